@@ -1,0 +1,73 @@
+# ai-usage — two commands on a fresh machine: `make run` and `make test`.
+# Everything is installed into .venv from the committed lock (requirements.txt) with uv; state lives in .ai_usage/.
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+UV := $(BIN)/uv
+STAMP := $(VENV)/.installed
+STATE := .ai_usage
+UV_VERSION := 0.13.9
+
+# Local Airflow: metadata DB, logs and config under .ai_usage/airflow; DAGs and plugins from this repository.
+export AI_USAGE_HOME := $(CURDIR)
+export AIRFLOW_HOME := $(CURDIR)/$(STATE)/airflow
+export AIRFLOW__CORE__DAGS_FOLDER := $(CURDIR)/dags
+export AIRFLOW__CORE__PLUGINS_FOLDER := $(CURDIR)/plugins
+export AIRFLOW__CORE__LOAD_EXAMPLES := False
+export AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION := False
+export GX_ANALYTICS_ENABLED := False
+export PYTHONPATH := $(CURDIR)
+
+PYTEST_ARGS ?=
+
+.PHONY: help setup run test bench airflow lint lock clean compose-check
+
+help:
+	@echo "make run      set up, start the vendor simulators and run the pipeline end to end on DuckDB"
+	@echo "make test     set up and run the whole test suite"
+	@echo "make bench    performance benchmarks (prints figures)"
+	@echo "make airflow  local Airflow UI (airflow standalone) on http://127.0.0.1:8080"
+	@echo "make lint     ruff"
+	@echo "make lock     re-resolve requirements.in into requirements.txt"
+
+$(UV):
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip --version >/dev/null 2>&1 || $(BIN)/python -m ensurepip --upgrade >/dev/null
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
+
+$(STAMP): requirements.txt pyproject.toml | $(UV)
+	VIRTUAL_ENV=$(CURDIR)/$(VENV) $(UV) pip install --quiet -r requirements.txt
+	VIRTUAL_ENV=$(CURDIR)/$(VENV) $(UV) pip install --quiet --no-deps -e .
+	@touch $@
+
+$(AIRFLOW_HOME)/airflow.db: $(STAMP)
+	@mkdir -p $(AIRFLOW_HOME)
+	$(BIN)/airflow db migrate > $(STATE)/airflow-db-migrate.log 2>&1 || (tail -40 $(STATE)/airflow-db-migrate.log; exit 1)
+
+setup: $(STAMP) $(AIRFLOW_HOME)/airflow.db
+
+run: setup
+	$(BIN)/python -m sandbox.local_run
+
+test: setup
+	bash .ci/pytest.sh $(PYTEST_ARGS)
+
+bench: setup
+	$(BIN)/python -m sandbox.bench
+
+airflow: setup
+	$(BIN)/python -m sandbox.local_airflow
+
+lint: setup
+	$(BIN)/ruff check plugins dags sandbox tests
+
+lock: | $(UV)
+	$(UV) pip compile requirements.in -o requirements.txt --python-version 3.11 --quiet
+
+compose-check:
+	docker-compose -f docker-compose.yaml config --quiet
+
+clean:
+	rm -rf $(STATE)
