@@ -120,4 +120,6 @@ def build_admin_app(server: SimServer) -> App:
             raise HTTPAbort(400, f"invalid rate-limit setting: {exc}") from exc
         return {lim.name: lim.to_dict() for lim in targets}
 
+    # App-specific control routes (e.g. the Cursor simulator's /_sandbox/cursor/config).
+    admin.routes.extend(getattr(server.app, "admin_routes", ()))
     return admin

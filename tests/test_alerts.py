@@ -14,8 +14,8 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from ai_usage import alerts
 
+from ai_usage import alerts
 from tests._alert_receivers import HttpReceiver, SmtpReceiver, free_port
 
 TOKEN_PATH = "T0001/B0002/S3cr3tW3bh00kT0k3n"

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 import requests
+
 from ai_usage import archive as archive_mod
 from ai_usage.archive import RawArchive, object_key, response_body_bytes, safe_run_id
 from ai_usage.settings import FileLocation
-
 from tests._alert_receivers import HttpReceiver
 from tests._gcs_stub import GcsStub
 

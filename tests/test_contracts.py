@@ -15,6 +15,7 @@ from typing import Any
 
 import duckdb
 import pytest
+
 from ai_usage.exceptions import ContractError
 from ai_usage.paths import schemas_dir
 from ai_usage.warehouse.contracts import (

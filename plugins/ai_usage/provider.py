@@ -1,7 +1,8 @@
 """Airflow provider entry point (``apache_airflow_provider``) so the package's connection types appear in the UI.
 
 Airflow discovers this through the package's entry point (pyproject.toml), which needs the package installed
-(`pip install -e .`), not merely on `sys.path`. Source issues register their hooks in `CONNECTION_TYPES`.
+(`pip install -e .`), not merely on `sys.path`. Each vendor hook registers its connection type in
+`CONNECTION_TYPES`.
 """
 
 from __future__ import annotations
@@ -10,9 +11,52 @@ from typing import Any
 
 from ai_usage import __version__
 
-# Filled by the source hooks as they are added: one entry per custom connection type.
-HOOK_MODULES: list[str] = []
-CONNECTION_TYPES: list[dict[str, Any]] = []
+HOOK_MODULES: list[str] = ["ai_usage.hooks.cursor", "ai_usage.hooks.anthropic"]
+
+# The connection forms, declared here as data (Airflow >= 3.2 reads "ui-field-behaviour" from the provider
+# info without importing the hooks); the hooks' get_ui_field_behaviour() returns the same dicts.
+CONNECTION_TYPES: list[dict[str, Any]] = [
+    {
+        "hook-class-name": "ai_usage.hooks.cursor.CursorAdminHook",
+        "connection-type": "cursor_admin",
+        "hook-name": "Cursor Admin API",
+        "ui-field-behaviour": {
+            "hidden-fields": ["schema", "port", "login", "extra"],
+            "relabeling": {"host": "Base URL", "password": "API key"},
+            "placeholders": {
+                "host": "https://api.cursor.com",
+                "password": "Admin API key (key_... or crsr_... with scope admin:*)",
+            },
+        },
+    },
+    {
+        "hook-class-name": "ai_usage.hooks.anthropic.AnthropicAdminHook",
+        "connection-type": "anthropic_admin",
+        "hook-name": "Anthropic Admin API",
+        "ui-field-behaviour": {
+            "hidden-fields": ["schema", "port", "login"],
+            "relabeling": {"host": "Base URL", "password": "Admin API key", "extra": "Headers (optional)"},
+            "placeholders": {
+                "host": "https://api.anthropic.com",
+                "password": "sk-ant-admin01-...",
+                "extra": '{"anthropic_version": "2023-06-01", "anthropic_beta": ""}',
+            },
+        },
+    },
+]
+
+
+def ui_field_behaviour(conn_type: str) -> dict[str, Any]:
+    """The connection form of `conn_type` in the shape of the hooks' get_ui_field_behaviour()."""
+    for entry in CONNECTION_TYPES:
+        if entry["connection-type"] == conn_type:
+            behaviour = entry["ui-field-behaviour"]
+            return {
+                "hidden_fields": list(behaviour["hidden-fields"]),
+                "relabeling": dict(behaviour["relabeling"]),
+                "placeholders": dict(behaviour["placeholders"]),
+            }
+    raise KeyError(f"no connection type {conn_type!r} in ai_usage.provider.CONNECTION_TYPES")
 
 
 def get_provider_info() -> dict[str, Any]:

@@ -101,7 +101,7 @@ class Warehouse(abc.ABC):
     def inventory(self) -> list[TableInventory]:
         """Row counts and date coverage of every contracted table (missing tables are skipped)."""
 
-    def close(self) -> None:  # pragma: no cover - backends override when they hold resources
+    def close(self) -> None:  # noqa: B027 - optional hook: backends holding connections override it
         """Release connections."""
 
     def __enter__(self) -> Warehouse:
