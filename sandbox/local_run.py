@@ -1,30 +1,117 @@
 """`make run`: the main job end to end on the embedded default, through Airflow.
 
-Today it bootstraps the warehouse with the `setup_warehouse` DAG and prints the inventory of every table;
-each source pipeline extends it (simulators up, connections pointed at them, ingest DAGs run, marts refreshed).
+Starts the vendor simulators for a synthetic organisation on loopback, points the Airflow connections
+at them, runs the DAGs with `dag.test()` (the real task code paths, in-process), then prints what landed.
+Airflow's own task logs go to `.ai_usage/logs/make-run.log`; the terminal shows the summary.
 """
 
 from __future__ import annotations
 
+import argparse
+import contextlib
 import logging
+import os
 import sys
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
 
-from sandbox.airflow_env import configure, run_dag
+from sandbox.airflow_env import ROOT, configure, run_dag
+
+LOG = ROOT / ".ai_usage" / "logs" / "make-run.log"
 
 
-def main() -> int:
+@contextlib.contextmanager
+def logs_to_file(path: Path) -> Iterator[None]:
+    """Send everything written to stdout/stderr (Airflow's task logs included) to `path` meanwhile."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    with open(path, "a") as log_file:
+        os.dup2(log_file.fileno(), 1)
+        os.dup2(log_file.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            os.close(saved[0])
+            os.close(saved[1])
+
+
+def step(title: str, dag_id: str, conf: dict[str, Any] | None = None) -> None:
+    print(f"== {title}", flush=True)
+    started = time.monotonic()
+    try:
+        with logs_to_file(LOG):
+            run_dag(dag_id, conf)
+    except Exception as exc:
+        print(f"   FAILED: {exc}\n   full log: {LOG}", flush=True)
+        raise SystemExit(1) from exc
+    print(f"   {dag_id} succeeded in {time.monotonic() - started:.1f} s", flush=True)
+
+
+def table(rows: list[dict[str, Any]], columns: list[str]) -> str:
+    widths = [max(len(c), *(len(str(r.get(c) if r.get(c) is not None else "-")) for r in rows)) for c in columns]
+    out = ["  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True))]
+    out.append("  ".join("-" * w for w in widths))
+    for r in rows:
+        out.append("  ".join(str(r.get(c) if r.get(c) is not None else "-").ljust(w)
+                             for c, w in zip(columns, widths, strict=True)))
+    return "\n".join(out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--people", type=int, default=60)
+    parser.add_argument("--days", type=int, default=30, help="days of history to backfill")
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args(argv)
+
     configure()
     logging.basicConfig(level=logging.WARNING)
     from ai_usage import bootstrap, settings
+    from ai_usage.warehouse import get_warehouse
+    from sandbox.org import Organisation
+    from sandbox.stack import LocalStack
 
-    print("ai-usage local run")
+    LOG.parent.mkdir(parents=True, exist_ok=True)
+    LOG.write_text("")
+    print("ai-usage local run (embedded default: vendor simulators on loopback, DuckDB, CSV sheet)")
     for key, value in settings.describe().items():
         print(f"  {key:<22} {value}")
-    print("\n== setup_warehouse (through Airflow: dag.test)")
-    run_dag("setup_warehouse")
 
-    print("\n== warehouse inventory")
+    org = Organisation.generate(seed=args.seed, people=args.people, days=max(args.days, 60))
+    start, end = org.end - timedelta(days=args.days - 1), org.end
+    print(f"  synthetic organisation: {len(org.people)} people, seed {args.seed}; backfilling {start} → {end}\n")
+
+    with LocalStack(org, ["cursor"]) as stack:
+        for name, server in stack.servers.items():
+            print(f"  simulator {name:<10} {server.url}")
+        print()
+        step("setup_warehouse: create every table from its contract", "setup_warehouse")
+        conf = {"start": start.isoformat(), "end": end.isoformat()}
+        step(f"ingest_cursor: backfill {args.days} days {conf}", "ingest_cursor", conf)
+        logging.getLogger("sandbox").setLevel(logging.WARNING)
+
+    for name in ("ai_usage", "sandbox"):  # Airflow's logging set-up re-enabled INFO; the summary is enough
+        logging.getLogger(name).setLevel(logging.WARNING)
+    print("\n== warehouse inventory (rows and date coverage per table)")
     print(bootstrap.format_inventory(bootstrap.inventory_rows()))
+    with get_warehouse() as wh:
+        coverage = wh.run_sql_file("ops/select_source_coverage_summary.sql")
+        runs = wh.run_sql_file("ops/select_ingestion_runs_latest.sql")
+    print("\n== source coverage (ops.source_coverage)")
+    print(table(coverage, list(coverage[0]) if coverage else ["source"]))
+    print("\n== latest ingestion runs (ops.ingestion_runs)")
+    cols = ["dag_id", "task_id", "status", "rows_loaded", "rows_quarantined", "api_calls", "retries", "duration_s"]
+    print(table(runs, [c for c in cols if not runs or c in runs[0]]))
+    print(f"\nAirflow task logs: {LOG}")
     return 0
 
 

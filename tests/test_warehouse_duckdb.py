@@ -455,23 +455,48 @@ def test_read_only_backend(wh: DuckDBBackend, tmp_path: Path) -> None:
         DuckDBBackend(DuckDBConfig(tmp_path / "missing.duckdb"), read_only=True).query("SELECT 1 AS x")
 
 
-def test_another_process_holding_the_file_fails_fast(wh: DuckDBBackend) -> None:
-    wh.close()
+def _hold_file(path: Path, seconds: float) -> subprocess.Popen:
     holder = subprocess.Popen(
         [sys.executable, "-c",
-         "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); print('ready', flush=True); time.sleep(60)",
-         str(wh.path)],
+         "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); print('ready', flush=True); "
+         "time.sleep(float(sys.argv[2])); c.close()",
+         str(path), str(seconds)],
         stdout=subprocess.PIPE, text=True,
     )
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "ready"
+    return holder
+
+
+def test_a_locked_file_is_waited_for_then_fails_naming_the_lock(wh: DuckDBBackend) -> None:
+    wh.close()
+    holder = _hold_file(wh.path, 60)
     try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "ready"
-        started = time.monotonic()
-        with pytest.raises(WarehouseError, match="one writing process"):
-            DuckDBBackend(wh.config).query("SELECT 1 AS x")
-        assert time.monotonic() - started < 10
+        with pytest.raises(WarehouseError, match="one writing process per file; waited 1 s"):
+            DuckDBBackend(wh.config, lock_timeout_s=1).query("SELECT 1 AS x")
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_a_write_waits_for_another_process_to_release_the_file(wh: DuckDBBackend) -> None:
+    """Parallel tasks are separate processes: the second writer waits instead of failing."""
+    wh.close()
+    holder = _hold_file(wh.path, 1.5)
+    try:
+        assert DuckDBBackend(wh.config, lock_timeout_s=60).query("SELECT 1 AS x") == [{"x": 1}]
+    finally:
+        holder.wait()
+
+
+def test_the_file_is_released_between_operations(wh: DuckDBBackend) -> None:
+    """A backend kept open for a whole task must not block other processes between its operations."""
+    wh.query("SELECT 1 AS x")
+    probe = subprocess.run(
+        [sys.executable, "-c", "import duckdb, sys; duckdb.connect(sys.argv[1]).close(); print('opened')",
+         str(wh.path)],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert probe.stdout.strip() == "opened", probe.stderr
 
 
 def test_get_warehouse_builds_the_duckdb_backend(include: Path, tmp_path: Path) -> None:

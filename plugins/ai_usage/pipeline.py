@@ -337,3 +337,41 @@ def _record_run(
         "ops.ingestion_runs", [row],
         {"run_id": [run.run_id], "dag_id": [run.dag_id], "task_id": [run.task_id], "endpoint": [stream.endpoint]},
     )
+
+
+# --------------------------------------------------------------------------- inside an Airflow task
+
+OPS_TABLES = ("ops.ingestion_runs", "ops.source_coverage", "ops.quarantine")
+
+
+def window_for_current_run(lookback_days: int) -> Window:
+    """The window of the running task's DAG run: its conf's backfill range, or its interval plus lookback."""
+    from airflow.sdk import get_current_context
+
+    context = get_current_context()
+    dag_run = context.get("dag_run")
+    conf = dict(getattr(dag_run, "conf", None) or {})
+    interval_end = context.get("data_interval_end") or getattr(dag_run, "run_after", None)
+    window = plan_window(interval_end, conf, lookback_days)
+    log.info("window: %s → %s (%d days%s)", window.start, window.end, len(window.days),
+             ", backfill from the run conf" if window.backfill else f", lookback {lookback_days}")
+    return window
+
+
+def snapshot_day(now: datetime | None = None) -> date:
+    """The `snapshot_date` of a listing read now: the UTC day it was read (history is kept per day)."""
+    return (now or datetime.now(UTC)).date()
+
+
+def run_stream(stream: Stream) -> dict[str, Any]:
+    """Run one stream from inside an Airflow task: warehouse, archive and run identity from the context."""
+    from airflow.sdk import get_current_context
+
+    from ai_usage.archive import RawArchive
+    from ai_usage.warehouse import get_warehouse
+
+    run = RunInfo.from_context(get_current_context())
+    with get_warehouse() as warehouse:
+        warehouse.ensure_tables([stream.table, *OPS_TABLES])
+        result = ingest(stream, run=run, warehouse=warehouse, archive=RawArchive())
+    return result.to_dict()

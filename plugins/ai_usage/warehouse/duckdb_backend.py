@@ -7,20 +7,24 @@ each page of rows as it arrives (`ai_usage.warehouse.arrow`), stage it, then rep
 iterator, a database error -- leaves the previous table. Queries are BigQuery SQL translated by
 `ai_usage.warehouse.transpile`, with ``@name`` parameters.
 
-Connections: a backend instance holds ONE DuckDB connection, opened on first use and released by
-`close()` (use it as a context manager, for the duration of a task). DuckDB lets one process write a
-file at a time; another process opening the same file fails at once with a WarehouseError naming the
-lock, instead of waiting. Within one process, a read-only and a read-write backend on the same file
+Connections: DuckDB lets one process write a file at a time, and parallel Airflow tasks (LocalExecutor,
+several ingest DAGs at once) are separate processes. So the backend opens the file only around each
+operation (a query, a write's short transaction — rows are staged *before* the file is opened, so a
+long extraction never holds it) and closes it again; a process that finds the file locked waits for
+it, up to `lock_timeout_s`, then fails with a WarehouseError naming the lock. Within one process, a read-only and a read-write backend on the same file
 cannot be open together (DuckDB refuses a second configuration of an open database). The session time
 zone is UTC, so no date depends on the machine's time zone.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
 import logging
 import tempfile
-from collections.abc import Iterable, Mapping, Sequence
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -46,6 +50,18 @@ _SCALAR_TYPES = {
 }
 # DuckDB's buffer pool per process (it spills to disk beyond it); override per backend if needed.
 DEFAULT_MEMORY_LIMIT = "192MB"
+DEFAULT_LOCK_TIMEOUT_S = 600.0
+
+
+def _released(method: Any) -> Any:
+    """Run a public operation with the file open, and close it when the outermost operation ends."""
+
+    @functools.wraps(method)
+    def wrapper(self: DuckDBBackend, *args: Any, **kwargs: Any) -> Any:
+        with self._operation():
+            return method(self, *args, **kwargs)
+
+    return wrapper
 _PAGE_VIEW = "__ai_usage_page"
 _KEYS_VIEW = "__ai_usage_keys"
 
@@ -91,6 +107,7 @@ class DuckDBBackend(Warehouse):
         read_only: bool = False,
         *,
         memory_limit: str | None = DEFAULT_MEMORY_LIMIT,
+        lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S,
     ):
         self.config = config
         self.path = Path(config.path)
@@ -98,6 +115,8 @@ class DuckDBBackend(Warehouse):
         self.memory_limit = memory_limit
         self._con: duckdb.DuckDBPyConnection | None = None
         self._types: dict[str, str] = {}
+        self.lock_timeout_s = lock_timeout_s
+        self._depth = 0  # nesting of public operations: the file is released when the outermost ends
 
     # -- connection ------------------------------------------------------------------------------------
     @property
@@ -108,13 +127,7 @@ class DuckDBBackend(Warehouse):
                 raise WarehouseError(f"no DuckDB warehouse at {self.path}: create it first (ensure_tables)")
             if not self.read_only:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
-            try:
-                con = duckdb.connect(str(self.path), read_only=self.read_only)
-            except duckdb.Error as exc:
-                raise WarehouseError(
-                    f"cannot open DuckDB warehouse {self.path} ({'read-only' if self.read_only else 'read-write'}): "
-                    f"{exc}. DuckDB allows one writing process per file: wait for it, or stop it."
-                ) from exc
+            con = self._connect()
             con.execute("SET TimeZone = 'UTC'")
             if self.memory_limit:
                 # DuckDB's default is 80 % of the machine's RAM; a task shares the worker with others.
@@ -122,6 +135,36 @@ class DuckDBBackend(Warehouse):
             self._con = con
             log.debug("opened DuckDB %s (read_only=%s)", self.path, self.read_only)
         return self._con
+
+    def _connect(self) -> duckdb.DuckDBPyConnection:
+        """Open the file, waiting while another process holds its lock (up to `lock_timeout_s`)."""
+        deadline = time.monotonic() + self.lock_timeout_s
+        wait = 0.05
+        while True:
+            try:
+                return duckdb.connect(str(self.path), read_only=self.read_only)
+            except duckdb.Error as exc:
+                locked = "lock" in str(exc).lower()
+                if not locked or time.monotonic() >= deadline:
+                    raise WarehouseError(
+                        f"cannot open DuckDB warehouse {self.path} "
+                        f"({'read-only' if self.read_only else 'read-write'}): {exc}. DuckDB allows one "
+                        f"writing process per file{f'; waited {self.lock_timeout_s:.0f} s for it' if locked else ''}."
+                    ) from exc
+                log.info("DuckDB warehouse %s is locked by another process; waiting", self.path)
+                time.sleep(wait)
+                wait = min(wait * 2, 2.0)
+
+    @contextlib.contextmanager
+    def _operation(self) -> Iterator[None]:
+        """One public operation: the file is closed when the outermost operation ends."""
+        self._depth += 1
+        try:
+            yield
+        finally:
+            self._depth -= 1
+            if self._depth == 0:
+                self.close()
 
     def close(self) -> None:
         if self._con is not None:
@@ -144,6 +187,7 @@ class DuckDBBackend(Warehouse):
         return out
 
     # -- DDL -------------------------------------------------------------------------------------------
+    @_released
     def ensure_tables(self, tables: Iterable[str] | None = None) -> list[TableChange]:
         """Create missing schemas and tables; add new NULLABLE columns; refuse any other drift.
 
@@ -239,6 +283,7 @@ class DuckDBBackend(Warehouse):
         return int(row[0]) if row else 0
 
     # -- writes ----------------------------------------------------------------------------------------
+    @_released
     def replace_partitions(self, table: str, rows: Rows, dates: Iterable[date] | None) -> int:
         contract = self.contract(table)
         if dates is None:
@@ -253,6 +298,7 @@ class DuckDBBackend(Warehouse):
         delete = f"DELETE FROM {table_ref(contract)} WHERE {target} IN (SELECT v FROM {_KEYS_VIEW})"
         return self._write(contract, rows, delete=(delete, keys), dates=days)
 
+    @_released
     def replace_where(self, table: str, rows: Rows, key: Mapping[str, Sequence[Any]]) -> int:
         contract = self.contract(table)
         if not key:
@@ -279,6 +325,7 @@ class DuckDBBackend(Warehouse):
         delete = f"DELETE FROM {table_ref(contract)} WHERE {conditions}"
         return self._write(contract, rows, delete=(delete, keys), key=columns)
 
+    @_released
     def append_rows(self, table: str, rows: Rows) -> int:
         return self._write(self.contract(table), rows, delete=None)
 
@@ -299,7 +346,6 @@ class DuckDBBackend(Warehouse):
         hold the whole write in memory (measured: ~190 MiB for 730k rows of 27 columns). The table is
         only touched once all rows are known to be good, in one short transaction.
         """
-        con = self._writable()
         ref = table_ref(contract)
         with _Stage(self.path.parent) as stage:
             for page in arrow.iter_pages(rows):
@@ -309,6 +355,7 @@ class DuckDBBackend(Warehouse):
                 if key:
                     _check_key(contract, data, key, first_row=stage.rows + 1)
                 stage.add(data)
+            con = self._writable()  # opened only now: staging (the extraction) never holds the file
             con.execute("BEGIN TRANSACTION")
             try:
                 if delete is not None:
@@ -351,6 +398,7 @@ class DuckDBBackend(Warehouse):
             log.warning("ROLLBACK failed on %s: %s", self.path, exc)
 
     # -- reads and SQL ---------------------------------------------------------------------------------
+    @_released
     def query(self, sql: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
         translation = transpile.translate(sql)
         args = _bind(translation, params)
@@ -375,10 +423,12 @@ class DuckDBBackend(Warehouse):
             out.append(dict(zip(names, values, strict=True)))
         return out
 
+    @_released
     def run_sql_file(self, path: str | Path, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
         log.info("running SQL file %s on DuckDB", path)
         return self.query(load_sql_file(path), params)
 
+    @_released
     def inventory(self) -> list[TableInventory]:
         existing = self._existing_tables()
         out = []

@@ -1,0 +1,123 @@
+"""
+### ingest_cursor
+
+Loads the **Cursor Admin API** into the ledger, daily at 02:30 UTC (Cursor aggregates usage hourly, so
+the previous UTC day is complete by then):
+
+| task | endpoint | table | replaces |
+|---|---|---|---|
+| `daily_usage` | `POST /teams/daily-usage-data` (every member, idle ones included) | `raw.cursor_daily_usage` | the window's days |
+| `usage_events` | `POST /teams/filtered-usage-events` | `raw.cursor_usage_events` | the window's days |
+| `members` | `GET /teams/members` | `raw.cursor_members` | today's snapshot |
+| `spend` | `POST /teams/spend` (current billing cycle) | `raw.cursor_spend` | today's snapshot |
+
+**Window**: the last complete UTC day plus a lookback (`AI_USAGE_LOOKBACK_CURSOR`, default 3 days),
+because Cursor re-aggregates recent days. Every partition of the window is replaced atomically, so
+re-running a run changes nothing, and a failed run leaves the previous data intact.
+
+**Backfill** any range (chunked into the API's 30-day windows) by triggering the DAG with a conf:
+`{"start": "2025-01-01", "end": "2025-12-31"}` (inclusive UTC days, up to yesterday). Progress is
+logged every few seconds. `catchup` is off on purpose: one run with a range is faster and gentler on the
+vendor's 20 requests/minute limit than hundreds of daily runs.
+
+**Where things go**: every response is archived verbatim (`AI_USAGE_ARCHIVE`); rows that cannot be
+trusted go to `ops.quarantine` with the reason; each task writes `ops.ingestion_runs` and
+`ops.source_coverage`. Connection: `cursor_admin` (API key as password). A 401/403 fails at once with
+a message naming the connection — rotate the key (runbook: credentials).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from airflow.sdk import dag, task
+
+from ai_usage import assets
+from ai_usage.dag_defaults import default_args
+
+
+@dag(
+    dag_id="ingest_cursor",
+    schedule="30 2 * * *",  # UTC
+    start_date=datetime(2025, 1, 1),
+    catchup=False,  # backfills are one run with {"start", "end"} in its conf
+    max_active_runs=1,  # runs replace overlapping partitions: never two at once
+    default_args=default_args(),
+    tags=["ai-usage", "ingest", "cursor"],
+    doc_md=__doc__,
+)
+def ingest_cursor() -> None:
+    @task
+    def plan() -> dict:
+        from ai_usage import pipeline, settings
+
+        return pipeline.window_for_current_run(settings.lookback_days("cursor")).to_dict()
+
+    @task(outlets=[assets.CURSOR_DAILY_USAGE])
+    def daily_usage(window: dict) -> dict:
+        from ai_usage import pipeline, settings
+        from ai_usage.hooks.cursor import CursorAdminHook
+        from ai_usage.sources import cursor
+
+        w, hook = pipeline.Window.from_dict(window), CursorAdminHook()
+        return pipeline.run_stream(pipeline.Stream(
+            source="cursor", endpoint="daily_usage", table="raw.cursor_daily_usage",
+            pages=lambda: hook.daily_usage_pages(w.start, w.end),
+            parse=lambda page: cursor.parse_daily_usage(page.payload, page=page.n),
+            dates=w.days, archive_day=w.start, counters=hook, interval=w,
+            lateness_days=settings.lookback_days("cursor"),
+        ))
+
+    @task(outlets=[assets.CURSOR_USAGE_EVENTS])
+    def usage_events(window: dict) -> dict:
+        from ai_usage import pipeline, settings
+        from ai_usage.hooks.cursor import CursorAdminHook
+        from ai_usage.sources import cursor
+
+        w, hook = pipeline.Window.from_dict(window), CursorAdminHook()
+        ordinals: dict = {}  # per-day counters of identical same-millisecond events (see the parser)
+        return pipeline.run_stream(pipeline.Stream(
+            source="cursor", endpoint="usage_events", table="raw.cursor_usage_events",
+            pages=lambda: hook.usage_events_pages(w.start, w.end),
+            parse=lambda page: cursor.parse_usage_events(
+                page.payload, page=page.n, ordinals=ordinals.setdefault(page.day, {})),
+            dates=w.days, archive_day=w.start, counters=hook, interval=w,
+            lateness_days=settings.lookback_days("cursor"),
+        ))
+
+    @task(outlets=[assets.CURSOR_MEMBERS])
+    def members() -> dict:
+        from ai_usage import pipeline
+        from ai_usage.hooks.cursor import CursorAdminHook
+        from ai_usage.sources import cursor
+
+        hook, day = CursorAdminHook(), pipeline.snapshot_day()
+        return pipeline.run_stream(pipeline.Stream(
+            source="cursor", endpoint="members", table="raw.cursor_members",
+            pages=lambda: [hook.members()],
+            parse=lambda page: cursor.parse_members(page.payload, snapshot_date=day, page=page.n),
+            dates=[day], archive_day=day, counters=hook,
+        ))
+
+    @task(outlets=[assets.CURSOR_SPEND])
+    def spend() -> dict:
+        from ai_usage import pipeline
+        from ai_usage.hooks.cursor import CursorAdminHook
+        from ai_usage.sources import cursor
+
+        hook, day = CursorAdminHook(), pipeline.snapshot_day()
+        return pipeline.run_stream(pipeline.Stream(
+            source="cursor", endpoint="spend", table="raw.cursor_spend",
+            pages=lambda: hook.spend_pages(),
+            parse=lambda page: cursor.parse_spend(page.payload, snapshot_date=day, page=page.n),
+            dates=[day], archive_day=day, counters=hook,
+        ))
+
+    window = plan()
+    daily_usage(window)
+    usage_events(window)
+    members()
+    spend()
+
+
+ingest_cursor()
