@@ -90,13 +90,17 @@ def main(argv: list[str] | None = None) -> int:
     start, end = org.end - timedelta(days=args.days - 1), org.end
     print(f"  synthetic organisation: {len(org.people)} people, seed {args.seed}; backfilling {start} → {end}\n")
 
-    with LocalStack(org, ["cursor"]) as stack:
+    # The synthetic organisation's Default Workspace holds only developer tooling (one personal Claude Code
+    # key), which is configuration a deployment would make too (runbook: platform rules).
+    os.environ.setdefault("AI_USAGE_CLAUDE_CODE_WORKSPACES", "Claude Code,Default Workspace")
+    with LocalStack(org, ["cursor", "anthropic"]) as stack:
         for name, server in stack.servers.items():
             print(f"  simulator {name:<10} {server.url}")
         print()
         step("setup_warehouse: create every table from its contract", "setup_warehouse")
         conf = {"start": start.isoformat(), "end": end.isoformat()}
         step(f"ingest_cursor: backfill {args.days} days {conf}", "ingest_cursor", conf)
+        step(f"ingest_claude: backfill {args.days} days {conf}", "ingest_claude", conf)
         logging.getLogger("sandbox").setLevel(logging.WARNING)
 
     for name in ("ai_usage", "sandbox"):  # Airflow's logging set-up re-enabled INFO; the summary is enough
@@ -104,8 +108,13 @@ def main(argv: list[str] | None = None) -> int:
     print("\n== warehouse inventory (rows and date coverage per table)")
     print(bootstrap.format_inventory(bootstrap.inventory_rows()))
     with get_warehouse() as wh:
+        platforms = wh.query(
+            "SELECT platform, COUNT(DISTINCT cost_date) AS days, SUM(amount_usd) AS billed_usd "
+            "FROM raw.anthropic_costs GROUP BY platform ORDER BY platform")
         coverage = wh.run_sql_file("ops/select_source_coverage_summary.sql")
         runs = wh.run_sql_file("ops/select_ingestion_runs_latest.sql")
+    print("\n== Anthropic bill by platform (raw.anthropic_costs; only developer tooling is allocated to teams)")
+    print(table(platforms, ["platform", "days", "billed_usd"]))
     print("\n== source coverage (ops.source_coverage)")
     print(table(coverage, list(coverage[0]) if coverage else ["source"]))
     print("\n== latest ingestion runs (ops.ingestion_runs)")
