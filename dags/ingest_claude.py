@@ -48,7 +48,9 @@ from ai_usage.dag_defaults import default_args
 def ingest_claude() -> None:
     @task
     def plan() -> dict:
-        from ai_usage import pipeline, settings
+        from ai_usage import bootstrap, pipeline, settings
+
+        bootstrap.ensure_tables()  # every contracted table exists, even one a skipped task would create
 
         return {
             "claude_code": pipeline.window_for_current_run(settings.lookback_days("claude_code")).to_dict(),

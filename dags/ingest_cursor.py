@@ -7,7 +7,7 @@ the previous UTC day is complete by then):
 | task | endpoint | table | replaces |
 |---|---|---|---|
 | `daily_usage` | `POST /teams/daily-usage-data` (every member, idle ones included) | `raw.cursor_daily_usage` | the window's days |
-| `usage_events` | `POST /teams/filtered-usage-events` | `raw.cursor_usage_events` | the window's days |
+| `usage_events` | `POST /teams/filtered-usage-events` (skipped when `AI_USAGE_CURSOR_USAGE_EVENTS=off`) | `raw.cursor_usage_events` | the window's days |
 | `members` | `GET /teams/members` | `raw.cursor_members` | today's snapshot |
 | `spend` | `POST /teams/spend` (current billing cycle) | `raw.cursor_spend` | today's snapshot |
 
@@ -49,7 +49,9 @@ from ai_usage.dag_defaults import default_args
 def ingest_cursor() -> None:
     @task
     def plan() -> dict:
-        from ai_usage import pipeline, settings
+        from ai_usage import bootstrap, pipeline, settings
+
+        bootstrap.ensure_tables()  # every contracted table exists, even one a skipped task would create
 
         return pipeline.window_for_current_run(settings.lookback_days("cursor")).to_dict()
 
@@ -70,10 +72,14 @@ def ingest_cursor() -> None:
 
     @task(outlets=[assets.CURSOR_USAGE_EVENTS])
     def usage_events(window: dict) -> dict:
+        from airflow.sdk.exceptions import AirflowSkipException
+
         from ai_usage import pipeline, settings
         from ai_usage.hooks.cursor import CursorAdminHook
         from ai_usage.sources import cursor
 
+        if not settings.cursor_usage_events():
+            raise AirflowSkipException("AI_USAGE_CURSOR_USAGE_EVENTS=off: usage events are not loaded")
         w, hook = pipeline.Window.from_dict(window), CursorAdminHook()
         ordinals: dict = {}  # per-day counters of identical same-millisecond events (see the parser)
         return pipeline.run_stream(pipeline.Stream(

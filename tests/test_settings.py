@@ -124,3 +124,13 @@ def test_settings_are_read_at_call_time_not_import_time(monkeypatch: pytest.Monk
 def test_describe_holds_no_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AIRFLOW_CONN_CURSOR_ADMIN", '{"password": "key_secret"}')
     assert "key_secret" not in repr(settings.describe())
+
+
+def test_cursor_usage_events_switch(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("AI_USAGE_CURSOR_USAGE_EVENTS", raising=False)
+    assert settings.cursor_usage_events() is True
+    monkeypatch.setenv("AI_USAGE_CURSOR_USAGE_EVENTS", "Off")
+    assert settings.cursor_usage_events() is False
+    monkeypatch.setenv("AI_USAGE_CURSOR_USAGE_EVENTS", "sometimes")
+    with pytest.raises(ConfigurationError, match="AI_USAGE_CURSOR_USAGE_EVENTS='sometimes'"):
+        settings.cursor_usage_events()

@@ -17,6 +17,7 @@ def check_settings() -> dict[str, str]:
     settings.archive()
     settings.inbox()
     settings.alert_emails()
+    settings.cursor_usage_events()
     for source in settings.DEFAULT_LOOKBACK_DAYS:
         settings.lookback_days(source)
     effective = settings.describe()

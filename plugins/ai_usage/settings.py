@@ -267,6 +267,21 @@ def lookback_days(source: str) -> int:
     return days
 
 
+_SWITCH = {"on": True, "true": True, "1": True, "yes": True, "off": False, "false": False, "0": False, "no": False}
+
+
+def cursor_usage_events() -> bool:
+    """Whether ingest_cursor loads per-request usage events (``AI_USAGE_CURSOR_USAGE_EVENTS``, default on).
+
+    Events are the most voluminous Cursor data (millions of rows a year for a large team) and only feed
+    the reconciliation of Cursor's spend snapshot; an organisation that does not need it can switch it off.
+    """
+    raw = os.environ.get("AI_USAGE_CURSOR_USAGE_EVENTS", "on").strip().lower()
+    if raw not in _SWITCH:
+        raise ConfigurationError(f"AI_USAGE_CURSOR_USAGE_EVENTS={raw!r}: expected on or off.")
+    return _SWITCH[raw]
+
+
 def describe() -> dict[str, str]:
     """The effective configuration (no secrets), for logs and `make run`'s header."""
     return {
@@ -276,4 +291,5 @@ def describe() -> dict[str, str]:
         "AI_USAGE_ARCHIVE": os.environ.get("AI_USAGE_ARCHIVE", DEFAULT_ARCHIVE),
         "AI_USAGE_INBOX": os.environ.get("AI_USAGE_INBOX", DEFAULT_INBOX),
         "AI_USAGE_ALERT_EMAILS": os.environ.get("AI_USAGE_ALERT_EMAILS", ""),
+        "AI_USAGE_CURSOR_USAGE_EVENTS": os.environ.get("AI_USAGE_CURSOR_USAGE_EVENTS", "on"),
     }

@@ -156,3 +156,13 @@ def test_a_revoked_key_fails_cleanly_and_writes_nothing(org, clock, stack, caplo
         errors = wh.query("SELECT error FROM ops.ingestion_runs WHERE status = 'failed'")
     assert errors and all("cursor_admin" in e["error"] and "401" in e["error"] for e in errors)
     assert revoked not in caplog.text and all(revoked not in e["error"] for e in errors)
+
+
+def test_usage_events_can_be_switched_off(org, clock, stack, monkeypatch) -> None:
+    monkeypatch.setenv("AI_USAGE_CURSOR_USAGE_EVENTS", "off")
+    end = org.end
+    run = run_dag("ingest_cursor", {"start": (end - timedelta(days=2)).isoformat(), "end": end.isoformat()})
+    states = {ti.task_id: str(ti.state) for ti in run.get_task_instances()}
+    assert states["usage_events"] == "skipped" and states["daily_usage"] == "success"
+    assert table("raw.cursor_usage_events") == [] and table("raw.cursor_daily_usage") != []
+    assert stack.servers["cursor"].requests(path="/teams/filtered-usage-events") == []
