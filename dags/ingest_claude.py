@@ -9,6 +9,7 @@ Loads the **Anthropic Admin API** into the ledger, daily at 02:45 UTC:
 | `cost_report` | `GET /v1/organizations/cost_report` (daily buckets by workspace and description) | `raw.anthropic_costs` | the window's days |
 | `messages_usage` | `GET /v1/organizations/usage_report/messages` (tokens by key, workspace, model) | `raw.anthropic_messages_usage` | the window's days |
 | `api_keys`, `users`, `workspaces` | the organisation listings | `raw.anthropic_*` | today's snapshot |
+| `csv_inbox` | Console CSV exports in `AI_USAGE_INBOX/anthropic/{claude_code,cost_report}/` (runbook: manual CSV fallback) | `raw.claude_code_usage`, `raw.anthropic_costs` | the files' days |
 
 **Windows**: the last complete UTC day plus a lookback — `AI_USAGE_LOOKBACK_CLAUDE_CODE` (default 4:
 the Claude Code report lags) and `AI_USAGE_LOOKBACK_ANTHROPIC_COSTS` (default 3: cost data is revised).
@@ -153,11 +154,20 @@ def ingest_claude() -> None:
             lateness_days=settings.lookback_days("anthropic_costs"),
         ))
 
+    @task(outlets=[assets.CLAUDE_CODE_USAGE, assets.ANTHROPIC_COSTS], trigger_rule="all_done")
+    def csv_inbox() -> dict:
+        """Console CSV exports in <AI_USAGE_INBOX>/anthropic/{claude_code,cost_report}/ (runbook/manual-csv-fallback.md)."""
+        from ai_usage import inbox
+
+        return inbox.run_task("anthropic/claude_code", "anthropic/cost_report")
+
     windows = plan()
     claude_code(windows)
     api_keys()
     users()
-    workspaces() >> cost_report(windows)
+    listing = workspaces()
+    listing >> cost_report(windows)
+    listing >> csv_inbox()  # cost rows name workspaces from the latest listing; all_done: loads when the API is down
     messages_usage(windows)
 
 

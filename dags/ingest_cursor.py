@@ -10,6 +10,7 @@ the previous UTC day is complete by then):
 | `usage_events` | `POST /teams/filtered-usage-events` (skipped when `AI_USAGE_CURSOR_USAGE_EVENTS=off`) | `raw.cursor_usage_events` | the window's days |
 | `members` | `GET /teams/members` | `raw.cursor_members` | today's snapshot |
 | `spend` | `POST /teams/spend` (current billing cycle) | `raw.cursor_spend` | today's snapshot |
+| `csv_inbox` | manual CSV exports in `AI_USAGE_INBOX/cursor/daily_usage/` (runbook: manual CSV fallback) | `raw.cursor_daily_usage` | the files' days |
 
 **Window**: the last complete UTC day plus a lookback (`AI_USAGE_LOOKBACK_CURSOR`, default 3 days),
 because Cursor re-aggregates recent days. Every partition of the window is replaced atomically, so
@@ -119,11 +120,19 @@ def ingest_cursor() -> None:
             dates=[day], archive_day=day, counters=hook,
         ))
 
+    @task(outlets=[assets.CURSOR_DAILY_USAGE])
+    def csv_inbox() -> dict:
+        """Manual CSV exports in <AI_USAGE_INBOX>/cursor/daily_usage/ (runbook/manual-csv-fallback.md)."""
+        from ai_usage import inbox
+
+        return inbox.run_task("cursor/daily_usage")
+
     window = plan()
     daily_usage(window)
     usage_events(window)
     members()
     spend()
+    window >> csv_inbox()  # independent of the API tasks: loads even when the API is down
 
 
 ingest_cursor()

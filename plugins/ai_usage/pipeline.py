@@ -370,8 +370,36 @@ def run_stream(stream: Stream) -> dict[str, Any]:
     from ai_usage.archive import RawArchive
     from ai_usage.warehouse import get_warehouse
 
-    run = RunInfo.from_context(get_current_context())
+    context = get_current_context()
+    run = RunInfo.from_context(context)
     with get_warehouse() as warehouse:
         warehouse.ensure_tables([stream.table, *OPS_TABLES])
         result = ingest(stream, run=run, warehouse=warehouse, archive=RawArchive())
+    _announce_touched(context, stream, result)
     return result.to_dict()
+
+
+def touched_extra(stream: Stream, result: IngestResult) -> dict[str, Any]:
+    """The `extra` of the table's asset event: which partitions this run replaced, for refresh_marts.
+
+    ``{"table", "start", "end", "rows"}`` with ISO days (inclusive), or start/end None when the whole
+    table was replaced (reference tables).
+    """
+    days = sorted(stream.dates) if stream.dates is not None else []
+    return {
+        "table": stream.table,
+        "start": days[0].isoformat() if days else None,
+        "end": days[-1].isoformat() if days else None,
+        "rows": result.rows_loaded,
+    }
+
+
+def _announce_touched(context: Mapping[str, Any], stream: Stream, result: IngestResult) -> None:
+    """Attach `touched_extra` to the outlet asset of the stream's table, when the task declares it."""
+    task = context.get("task")
+    events = context.get("outlet_events")
+    if task is None or events is None:
+        return
+    for asset in getattr(task, "outlets", None) or ():
+        if getattr(asset, "name", None) == stream.table:
+            events[asset].extra = touched_extra(stream, result)
