@@ -11,6 +11,7 @@ import argparse
 import contextlib
 import logging
 import os
+import shutil
 import sys
 import time
 from collections.abc import Iterator
@@ -80,13 +81,21 @@ def main(argv: list[str] | None = None) -> int:
     from sandbox.org import Organisation
     from sandbox.stack import LocalStack
 
+    from sandbox.sheet_hostile import export_demo_sheet
+
     LOG.parent.mkdir(parents=True, exist_ok=True)
     LOG.write_text("")
+    org = Organisation.generate(seed=args.seed, people=args.people, days=max(args.days, 60))
+    # The people-maintained Sheet, as the CSV-folder backend: the organisation's tabs plus a blank row and
+    # documented hostile rows (runbook/sheet.md). Fresh each run: ingest_sheets appends discovered keys to it.
+    sheet_dir = ROOT / ".ai_usage" / "sheet"
+    shutil.rmtree(sheet_dir, ignore_errors=True)
+    export_demo_sheet(org, sheet_dir)
+    os.environ["AI_USAGE_SHEET"] = "file:///.ai_usage/sheet"
     print("ai-usage local run (embedded default: vendor simulators on loopback, DuckDB, CSV sheet)")
     for key, value in settings.describe().items():
         print(f"  {key:<22} {value}")
 
-    org = Organisation.generate(seed=args.seed, people=args.people, days=max(args.days, 60))
     start, end = org.end - timedelta(days=args.days - 1), org.end
     print(f"  synthetic organisation: {len(org.people)} people, seed {args.seed}; backfilling {start} → {end}\n")
 
@@ -99,8 +108,10 @@ def main(argv: list[str] | None = None) -> int:
         print()
         step("setup_warehouse: create every table from its contract", "setup_warehouse")
         conf = {"start": start.isoformat(), "end": end.isoformat()}
+        step("ingest_sheets: people, API-key owners, seat prices, claude.ai usage", "ingest_sheets")
         step(f"ingest_cursor: backfill {args.days} days {conf}", "ingest_cursor", conf)
         step(f"ingest_claude: backfill {args.days} days {conf}", "ingest_claude", conf)
+        step("ingest_sheets: again, to write back the API keys ingest_claude discovered", "ingest_sheets")
         logging.getLogger("sandbox").setLevel(logging.WARNING)
 
     for name in ("ai_usage", "sandbox"):  # Airflow's logging set-up re-enabled INFO; the summary is enough
@@ -112,9 +123,18 @@ def main(argv: list[str] | None = None) -> int:
             "SELECT platform, COUNT(DISTINCT cost_date) AS days, SUM(amount_usd) AS billed_usd "
             "FROM raw.anthropic_costs GROUP BY platform ORDER BY platform")
         coverage = wh.run_sql_file("ops/select_source_coverage_summary.sql")
+        quarantined = wh.query(
+            "SELECT source, target_table, record_ref, reason FROM ops.quarantine ORDER BY source, record_ref")
         runs = wh.run_sql_file("ops/select_ingestion_runs_latest.sql")
     print("\n== Anthropic bill by platform (raw.anthropic_costs; only developer tooling is allocated to teams)")
     print(table(platforms, ["platform", "days", "billed_usd"]))
+    print(f"\n== quarantined input rows (ops.quarantine): {len(quarantined)}")
+    if quarantined:
+        print(table(quarantined[:20], ["source", "target_table", "record_ref", "reason"]))
+    discovered = [ln for ln in (sheet_dir / "api_key_owners.csv").read_text().splitlines() if "discovered" in ln]
+    print(f"\n== unmapped API keys written back to {sheet_dir / 'api_key_owners.csv'}: {len(discovered)}")
+    for line in discovered:
+        print("  " + line)
     print("\n== source coverage (ops.source_coverage)")
     print(table(coverage, list(coverage[0]) if coverage else ["source"]))
     print("\n== latest ingestion runs (ops.ingestion_runs)")

@@ -175,7 +175,7 @@ class Organisation:
         return ground_truth(self)
 
     def sheet_tabs(self) -> dict[str, list[dict[str, str]]]:
-        """The Google Sheet tabs humans maintain (`people`, `api_key_owners`, `seat_prices`), as cell text."""
+        """The Google Sheet tabs (`people`, `api_key_owners`, `seat_prices`, `claude_ai_usage`), as cell text."""
         from sandbox.sheet import sheet_tabs
 
         return sheet_tabs(self)

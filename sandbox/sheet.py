@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sandbox import claude_ai
 from sandbox.export import key_owner_rows, write_csv
 
 if TYPE_CHECKING:
@@ -33,6 +34,7 @@ TAB_COLUMNS = {
     "people": PEOPLE_COLUMNS,
     "api_key_owners": API_KEY_OWNERS_COLUMNS,
     "seat_prices": SEAT_PRICES_COLUMNS,
+    "claude_ai_usage": claude_ai.COLUMNS,
 }
 
 
@@ -83,10 +85,12 @@ def sheet_tabs(org: Organisation) -> dict[str, list[dict[str, str]]]:
         }
         for c in org.price_card
     ]
-    return {
+    tabs = {
         name: [{c: _text(row.get(c)) for c in TAB_COLUMNS[name]} for row in rows]
         for name, rows in (("people", people), ("api_key_owners", owners), ("seat_prices", prices))
     }
+    tabs["claude_ai_usage"] = claude_ai.tab_rows(org)  # the claude.ai spend exports, pasted per period
+    return tabs
 
 
 def export_sheet_csv(org: Organisation, folder: Path) -> list[Path]:

@@ -15,7 +15,8 @@ from sandbox.clock import SimClock
 from sandbox.org import Organisation
 from sandbox.server import SimServer
 
-CONN_ENV = {"cursor": "AIRFLOW_CONN_CURSOR_ADMIN", "anthropic": "AIRFLOW_CONN_ANTHROPIC_ADMIN"}
+CONN_ENV = {"cursor": "AIRFLOW_CONN_CURSOR_ADMIN", "anthropic": "AIRFLOW_CONN_ANTHROPIC_ADMIN",
+            "sheets": "AIRFLOW_CONN_GOOGLE_CLOUD_DEFAULT"}
 
 
 class LocalStack:
@@ -29,6 +30,7 @@ class LocalStack:
         clock: SimClock | None = None,
         cursor_options: dict[str, Any] | None = None,
         anthropic_options: dict[str, Any] | None = None,
+        sheets_options: dict[str, Any] | None = None,
     ) -> None:
         self.org = org
         self.clock = clock or SimClock()
@@ -36,6 +38,7 @@ class LocalStack:
         self.cursor_options = {"rate_limit_per_minute": 0, "events_rate_limit_per_minute": 0,
                                **(cursor_options or {})}
         self.anthropic_options = anthropic_options or {}
+        self.sheets_options = sheets_options or {}
         self.servers: dict[str, SimServer] = {}
         self._saved_env: dict[str, str | None] = {}
 
@@ -51,6 +54,9 @@ class LocalStack:
 
                 app = build_anthropic(self.org, self.clock, **self.anthropic_options)
                 conn = {"conn_type": "anthropic_admin", "host": "", "password": app.admin_key}
+            elif name == "sheets":
+                self._start_sheets()
+                continue
             else:
                 raise KeyError(f"no simulator {name!r}")
             server = SimServer(app).start()
@@ -58,6 +64,17 @@ class LocalStack:
             conn["host"] = server.url
             self._export(CONN_ENV[name], json.dumps(conn))
         return self
+
+    def _start_sheets(self) -> None:
+        """The Sheets simulator: google_cloud_default gets a service-account key whose token and Sheets
+        endpoints are the simulator, and AI_USAGE_SHEET the organisation's spreadsheet id."""
+        from sandbox.vendors.sheets import build_sheets, connection_env, org_spreadsheet_id
+
+        app = build_sheets(self.org, self.clock, **self.sheets_options)
+        server = SimServer(app).start()
+        self.servers["sheets"] = server
+        self._export(CONN_ENV["sheets"], connection_env(app, server.url))
+        self._export("AI_USAGE_SHEET", org_spreadsheet_id(self.org))
 
     def _export(self, var: str, value: str) -> None:
         self._saved_env.setdefault(var, os.environ.get(var))

@@ -44,6 +44,7 @@ EXPECTED_TABLES = {
     "ref.people",
     "ref.api_key_owners",
     "ref.seat_prices",
+    "ref.attribution",
     "marts.daily_tool_usage",
     "marts.monthly_cost_allocation",
     "marts.seat_utilization",
@@ -103,7 +104,7 @@ def contracts() -> dict[str, TableContract]:
 
 def test_every_design_table_has_exactly_one_contract(contracts: dict[str, TableContract]) -> None:
     assert set(contracts) == EXPECTED_TABLES
-    assert len(EXPECTED_TABLES) == 22
+    assert len(EXPECTED_TABLES) == 23
 
 
 def test_schema_folder_holds_only_contract_files() -> None:

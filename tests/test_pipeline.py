@@ -206,3 +206,20 @@ def test_archive_files_are_gzip_json(wh, tmp_path) -> None:
     assert uri.startswith("file://") and "/cursor/members/2026-03-01/" in uri and uri.endswith("-1.json.gz")
     raw = gzip.decompress(open(uri[len("file://"):], "rb").read())
     assert json.loads(raw)["request"]["path"] == "/teams/members"
+
+
+def test_whole_table_loads_keep_only_the_latest_rejects(wh) -> None:
+    """A Sheet tab re-read by a new run must not pile up the same rejected rows run after run."""
+    def pages():
+        yield page(1, [{"id": 1, "email": "a@example.com"}, {"id": 2, "email": "broken"}], D1)
+
+    def unpartitioned(run_id: str) -> None:
+        s = pipeline.Stream(source="sheet", endpoint="tab people", table="raw.cursor_members", pages=pages,
+                            parse=parse, dates=None, archive_day=D1)
+        pipeline.ingest(s, run=pipeline.RunInfo(run_id=run_id, dag_id="d", task_id="t"), warehouse=wh,
+                        archive=RawArchive(), now=NOW)
+
+    unpartitioned("run_1")
+    unpartitioned("run_2")
+    assert wh.query("SELECT run_id, record_ref FROM ops.quarantine") == [
+        {"run_id": "run_2", "record_ref": "tab people page 1 item 1"}]

@@ -272,11 +272,14 @@ def ingest(stream: Stream, *, run: RunInfo, warehouse: Any, archive: Any, now: d
 
 
 def _record_quarantine(warehouse: Any, stream: Stream, run: RunInfo, rows: list[dict[str, Any]]) -> None:
-    # Replacing this run's rejects for this table makes a task retry idempotent.
-    warehouse.replace_where(
-        "ops.quarantine", rows,
-        {"run_id": [run.run_id], "source": [stream.source], "target_table": [stream.table]},
-    )
+    if stream.dates is None:
+        # A whole-table replacement (a Sheet tab): its rejects are the current state of the source, so they
+        # replace every earlier run's rejects for the table; re-running the same input changes nothing.
+        key: dict[str, list[Any]] = {"source": [stream.source], "target_table": [stream.table]}
+    else:
+        # Partitioned loads: replacing this run's rejects for this table makes a task retry idempotent.
+        key = {"run_id": [run.run_id], "source": [stream.source], "target_table": [stream.table]}
+    warehouse.replace_where("ops.quarantine", rows, key)
     if rows:
         log.warning("%d record(s) of %s quarantined in ops.quarantine; first: %s — %s",
                     len(rows), stream.table, rows[0]["record_ref"], rows[0]["reason"])

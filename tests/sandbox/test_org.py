@@ -351,7 +351,7 @@ def test_activity_of_2000_people_is_a_lazy_stream() -> None:
 
 def test_sheet_tabs(org: Organisation) -> None:
     tabs = org.sheet_tabs()
-    assert set(tabs) == {"people", "api_key_owners", "seat_prices"}
+    assert set(tabs) == {"people", "api_key_owners", "seat_prices", "claude_ai_usage"}
     assert all(list(r) == PEOPLE_COLUMNS for r in tabs["people"])
     assert all(list(r) == API_KEY_OWNERS_COLUMNS for r in tabs["api_key_owners"])
     assert all(list(r) == SEAT_PRICES_COLUMNS for r in tabs["seat_prices"])
