@@ -22,7 +22,7 @@ export PYTHONPATH := $(CURDIR)
 
 PYTEST_ARGS ?=
 
-.PHONY: help setup run test bench airflow lint lock clean compose-check
+.PHONY: help setup chromium run test bench airflow lint lock clean compose-check
 
 help:
 	@echo "make run      set up, start the vendor simulators and run the pipeline end to end on DuckDB"
@@ -46,12 +46,24 @@ $(AIRFLOW_HOME)/airflow.db: $(STAMP)
 	@mkdir -p $(AIRFLOW_HOME)
 	$(BIN)/airflow db migrate > $(STATE)/airflow-db-migrate.log 2>&1 || (tail -40 $(STATE)/airflow-db-migrate.log; exit 1)
 
+# Headless Chromium (Debian's package) renders and checks the local dashboard report in the tests.
+CHROMIUM := $(shell command -v chromium 2>/dev/null)
+
+chromium:
+ifeq ($(CHROMIUM),)
+	@if [ "$$(id -u)" = "0" ]; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	else \
+	  echo "chromium is missing: run 'sudo apt-get install -y chromium' (needed by the dashboard tests)"; exit 1; \
+	fi
+endif
+
 setup: $(STAMP) $(AIRFLOW_HOME)/airflow.db
 
 run: setup
 	$(BIN)/python -m sandbox.local_run
 
-test: setup
+test: setup chromium
 	bash .ci/pytest.sh $(PYTEST_ARGS)
 
 bench: setup

@@ -162,12 +162,15 @@ def ingest_claude() -> None:
         return inbox.run_task("anthropic/claude_code", "anthropic/cost_report")
 
     windows = plan()
-    claude_code(windows)
+    usage = claude_code(windows)
     api_keys()
     users()
     listing = workspaces()
-    listing >> cost_report(windows)
-    listing >> csv_inbox()  # cost rows name workspaces from the latest listing; all_done: loads when the API is down
+    costs = cost_report(windows)
+    listing >> costs
+    # After the API tasks, whatever their outcome (all_done): a file a person dropped wins for its days and
+    # still loads when the API is down; cost rows name workspaces from the latest listing.
+    [listing, usage, costs] >> csv_inbox()
     messages_usage(windows)
 
 

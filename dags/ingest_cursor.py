@@ -120,7 +120,7 @@ def ingest_cursor() -> None:
             dates=[day], archive_day=day, counters=hook,
         ))
 
-    @task(outlets=[assets.CURSOR_DAILY_USAGE])
+    @task(outlets=[assets.CURSOR_DAILY_USAGE], trigger_rule="all_done")
     def csv_inbox() -> dict:
         """Manual CSV exports in <AI_USAGE_INBOX>/cursor/daily_usage/ (runbook/manual-csv-fallback.md)."""
         from ai_usage import inbox
@@ -128,11 +128,13 @@ def ingest_cursor() -> None:
         return inbox.run_task("cursor/daily_usage")
 
     window = plan()
-    daily_usage(window)
+    daily = daily_usage(window)
     usage_events(window)
     members()
     spend()
-    window >> csv_inbox()  # independent of the API tasks: loads even when the API is down
+    # After the API task, whatever its outcome: a file a person dropped wins for its days, and it still
+    # loads when the API is down (all_done).
+    daily >> csv_inbox()
 
 
 ingest_cursor()

@@ -166,3 +166,31 @@ def test_usage_events_can_be_switched_off(org, clock, stack, monkeypatch) -> Non
     assert states["usage_events"] == "skipped" and states["daily_usage"] == "success"
     assert table("raw.cursor_usage_events") == [] and table("raw.cursor_daily_usage") != []
     assert stack.servers["cursor"].requests(path="/teams/filtered-usage-events") == []
+
+
+def test_the_dag_loads_a_dropped_csv_when_the_api_is_down(org, clock, stack, tmp_path) -> None:
+    """Manual fallback through the same DAG: the API task fails (revoked key), csv_inbox still loads the file."""
+    import csv
+    import shutil
+    from pathlib import Path
+
+    sample = Path(__file__).resolve().parents[2] / "include/inbox_samples/cursor/daily_usage"
+    sample_file = sample / "2026-11-02_cursor_daily_usage.csv"
+    inbox = tmp_path / "state" / "inbox" / "cursor" / "daily_usage"  # AI_USAGE_INBOX (conftest)
+    inbox.mkdir(parents=True)
+    shutil.copy(sample_file, inbox / sample_file.name)
+    with open(sample_file, newline="") as f:
+        csv_rows = list(csv.DictReader(f))
+
+    conn = json.loads(os.environ["AIRFLOW_CONN_CURSOR_ADMIN"])
+    os.environ["AIRFLOW_CONN_CURSOR_ADMIN"] = json.dumps({**conn, "password": "key_" + "0" * 64})
+    end = org.end
+    with pytest.raises(DagRunFailed) as failed:
+        run_dag("ingest_cursor", {"start": (end - timedelta(days=1)).isoformat(), "end": end.isoformat()})
+    assert "daily_usage" in str(failed.value) and "csv_inbox" not in str(failed.value)
+
+    loaded = table("raw.cursor_daily_usage")
+    assert sorted((r["usage_date"].isoformat(), r["email"], r["total_lines_added"]) for r in loaded) == sorted(
+        (r["Date"], r["Email"].strip().lower(), int(r["totalLinesAdded"])) for r in csv_rows)
+    assert not list(inbox.glob("*.csv"))
+    assert [p.name for p in (inbox / "processed").glob("*/*.csv")] == [sample_file.name]
