@@ -79,9 +79,8 @@ def main(argv: list[str] | None = None) -> int:
     from ai_usage import bootstrap, settings
     from ai_usage.warehouse import get_warehouse
     from sandbox.org import Organisation
-    from sandbox.stack import LocalStack
-
     from sandbox.sheet_hostile import export_demo_sheet
+    from sandbox.stack import LocalStack
 
     LOG.parent.mkdir(parents=True, exist_ok=True)
     LOG.write_text("")
@@ -96,8 +95,12 @@ def main(argv: list[str] | None = None) -> int:
     for key, value in settings.describe().items():
         print(f"  {key:<22} {value}")
 
-    start, end = org.end - timedelta(days=args.days - 1), org.end
-    print(f"  synthetic organisation: {len(org.people)} people, seed {args.seed}; backfilling {start} → {end}\n")
+    # At least --days, and always the whole previous month, so the executive summary has a full month.
+    end = org.end
+    previous_month = (end.replace(day=1) - timedelta(days=1)).replace(day=1)
+    start = min(end - timedelta(days=args.days - 1), previous_month)
+    print(f"  synthetic organisation: {len(org.people)} people, seed {args.seed}; "
+          f"backfilling {start} → {end} ({(end - start).days + 1} days)\n")
 
     # The synthetic organisation's Default Workspace holds only developer tooling (one personal Claude Code
     # key), which is configuration a deployment would make too (runbook: platform rules).
@@ -109,9 +112,10 @@ def main(argv: list[str] | None = None) -> int:
         step("setup_warehouse: create every table from its contract", "setup_warehouse")
         conf = {"start": start.isoformat(), "end": end.isoformat()}
         step("ingest_sheets: people, API-key owners, seat prices, claude.ai usage", "ingest_sheets")
-        step(f"ingest_cursor: backfill {args.days} days {conf}", "ingest_cursor", conf)
-        step(f"ingest_claude: backfill {args.days} days {conf}", "ingest_claude", conf)
+        step(f"ingest_cursor: backfill {conf}", "ingest_cursor", conf)
+        step(f"ingest_claude: backfill {conf}", "ingest_claude", conf)
         step("ingest_sheets: again, to write back the API keys ingest_claude discovered", "ingest_sheets")
+        step(f"refresh_marts: GX suites, coverage, marts and reconciliation of {conf}", "refresh_marts", conf)
         logging.getLogger("sandbox").setLevel(logging.WARNING)
 
     for name in ("ai_usage", "sandbox"):  # Airflow's logging set-up re-enabled INFO; the summary is enough
@@ -140,6 +144,28 @@ def main(argv: list[str] | None = None) -> int:
     print("\n== latest ingestion runs (ops.ingestion_runs)")
     cols = ["dag_id", "task_id", "status", "rows_loaded", "rows_quarantined", "api_calls", "retries", "duration_s"]
     print(table(runs, [c for c in cols if not runs or c in runs[0]]))
+    last_full = (end.replace(day=1) - timedelta(days=1)).replace(day=1)
+    with get_warehouse() as wh:
+        summary = wh.run_sql_file("marts/select_exec_summary.sql", {"month": last_full})
+        dq = wh.query("SELECT suite, level, status, COUNT(*) AS checks FROM ops.dq_results "
+                      "GROUP BY suite, level, status ORDER BY suite, level, status")
+        allocation = wh.query(
+            "SELECT tool, cost_kind, SUM(amount_usd) AS amount_usd, "
+            "SUM(CASE WHEN team = 'Unattributed' THEN amount_usd ELSE 0 END) AS unattributed_usd "
+            "FROM marts.monthly_cost_allocation WHERE month = @month GROUP BY tool, cost_kind ORDER BY tool, cost_kind",
+            {"month": last_full})
+    print(f"\n== executive summary of {last_full:%B %Y} (marts.exec_monthly)")
+    for key, value in (summary[0] if summary else {"month": "no data for the month"}).items():
+        print(f"  {key:<30} {value if value is not None else '-'}")
+    print(f"\n== cost allocation of {last_full:%B %Y} (marts.monthly_cost_allocation)")
+    print(table(allocation, ["tool", "cost_kind", "amount_usd", "unattributed_usd"]))
+    print("\n== data-quality and reconciliation checks (ops.dq_results)")
+    print(table(dq, ["suite", "level", "status", "checks"]))
+
+    from ai_usage.dashboards.render import render_report
+
+    pages = render_report(ROOT / ".ai_usage" / "report")
+    print(f"\n== dashboards: open {pages[0]} ({len(pages) - 1} dashboards, rendered from the marts)")
     print(f"\nAirflow task logs: {LOG}")
     return 0
 

@@ -49,6 +49,9 @@ EXPECTED_TABLES = {
     "marts.monthly_cost_allocation",
     "marts.seat_utilization",
     "marts.exec_monthly",
+    "marts.data_freshness",
+    "marts.reconciliation_status",
+    "marts.daily_usage_breakdown",
     "ops.ingestion_runs",
     "ops.source_coverage",
     "ops.dq_results",
@@ -104,7 +107,7 @@ def contracts() -> dict[str, TableContract]:
 
 def test_every_design_table_has_exactly_one_contract(contracts: dict[str, TableContract]) -> None:
     assert set(contracts) == EXPECTED_TABLES
-    assert len(EXPECTED_TABLES) == 23
+    assert len(EXPECTED_TABLES) == 26
 
 
 def test_schema_folder_holds_only_contract_files() -> None:
@@ -214,7 +217,7 @@ def test_every_tool_column_is_required_and_documents_the_three_tools() -> None:
     tools = [
         (f"{name}.tool", c) for name, contract in load_contracts().items() for c in contract.columns if c.name == "tool"
     ]
-    assert len(tools) == 4  # ref.seat_prices and three marts
+    assert len(tools) == 7  # ref.seat_prices and six marts
     for path, c in tools:
         assert c.required, path
         for value in ("'cursor'", "'claude_code'", "'claude_ai'"):

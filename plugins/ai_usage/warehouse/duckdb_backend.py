@@ -129,6 +129,10 @@ class DuckDBBackend(Warehouse):
                 self.path.parent.mkdir(parents=True, exist_ok=True)
             con = self._connect()
             con.execute("SET TimeZone = 'UTC'")
+            # DuckDB 2.0.1 statistics propagation is wrong after a LEFT JOIN whose right side a pushed-down
+            # filter empties: aggregates of left-side columns are taken as always NULL, so e.g.
+            # COALESCE(SUM(x), 0) > 0 is folded to FALSE and rows silently vanish (money SQL must never).
+            con.execute("SET disabled_optimizers = 'statistics_propagation'")
             if self.memory_limit:
                 # DuckDB's default is 80 % of the machine's RAM; a task shares the worker with others.
                 con.execute(f"SET memory_limit = {_literal(self.memory_limit)}")

@@ -1,0 +1,25 @@
+-- Seat fees against usage billed by the vendors, per month.
+WITH allocation AS (
+  SELECT
+    month,
+    DATE_SUB(DATE_ADD(month, INTERVAL 1 MONTH), INTERVAL 1 DAY) AS month_last_day,
+    tool,
+    cost_kind,
+    team,
+    cost_center,
+    amount_usd
+  FROM marts.monthly_cost_allocation
+)
+SELECT
+  month,
+  cost_kind,
+  SUM(amount_usd) AS amount_usd
+FROM allocation
+WHERE TRUE
+  [[AND month_last_day >= CAST({{date_from}} AS DATE)]]
+  [[AND month <= CAST({{date_to}} AS DATE)]]
+  [[AND team = {{team}}]]
+  [[AND cost_center = {{cost_center}}]]
+  [[AND tool = {{tool}}]]
+GROUP BY month, cost_kind
+ORDER BY month, cost_kind
