@@ -210,8 +210,11 @@ def test_run_task_loads_every_kind_then_fails_a_rejection_without_retries(box: P
     # The kind after the rejection still loaded.
     assert [(r["actor_id"], r["num_sessions"]) for r in query("SELECT actor_id, num_sessions FROM raw.claude_code_usage")] \
         == [("a@example.com", 2)]
-    # What a retry would see, and why there is none: an empty inbox, a green task.
-    assert inbox.run_task(COSTS, "anthropic/claude_code", run=RUN, now=NOW) == {COSTS: [], "anthropic/claude_code": []}
+    # What a retry would see, and why there is none: an empty inbox, a task that merely skips.
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    with pytest.raises(AirflowSkipException, match="inbox empty"):
+        inbox.run_task(COSTS, "anthropic/claude_code", run=RUN, now=NOW)
 
 
 def test_in_a_task_the_run_comes_from_the_context_and_the_asset_event_names_the_days(box: Path) -> None:

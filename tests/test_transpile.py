@@ -58,6 +58,13 @@ def test_numeric_keeps_nine_decimals(con: duckdb.DuckDBPyConnection) -> None:
     assert run(con, to_duckdb(sql)) == [(Decimal("1234.123456789"), Decimal("0.000000001"))]
 
 
+def test_integer_division_keeps_its_operands_together(con: duckdb.DuckDBPyConnection) -> None:
+    """BigQuery DIV(7 + 3, 2) is 5; sqlglot alone emits `7 + 3 // 2` (= 8) for DuckDB."""
+    sql = "SELECT DIV(7 + 3, 2) AS q, DIV(20, 3 + 1) AS r, DIV(9, 2) AS s"
+    assert run(con, raw_sqlglot(sql)) != [(5, 5, 4)]
+    assert run(con, to_duckdb(sql)) == [(5, 5, 4)]
+
+
 def test_numeric_in_ddl_and_parse_numeric(con: duckdb.DuckDBPyConnection) -> None:
     ddl = "CREATE TABLE marts.money (amount_usd NUMERIC, rate NUMERIC(10, 4))"
     con.execute(to_duckdb(ddl))

@@ -280,8 +280,9 @@ def run_task(*kinds: str, **kwargs: Any) -> dict[str, list[dict[str, Any]]]:
     Every kind is loaded even when an earlier one rejects a file; then the rejections fail the task
     without retries (AirflowFailException): a retry would find the inbox empty and succeed, hiding them.
     Any other error propagates at once and the task's retries apply (unmoved files are read again).
+    An empty inbox skips the task, so it emits no asset event and triggers no marts refresh for nothing.
     """
-    from airflow.sdk.exceptions import AirflowFailException
+    from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
     results: dict[str, list[dict[str, Any]]] = {}
     failures: list[str] = []
@@ -294,6 +295,8 @@ def run_task(*kinds: str, **kwargs: Any) -> dict[str, list[dict[str, Any]]]:
         log.info("inbox %s: %s", kind, summary(results[kind]))
     if failures:
         raise AirflowFailException(" || ".join(failures))
+    if not any(results.values()):
+        raise AirflowSkipException(f"inbox empty ({', '.join(kinds)}): nothing to load")
     return results
 
 

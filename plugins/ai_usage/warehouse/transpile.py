@@ -83,6 +83,7 @@ def translate(sql: str) -> Translation:
     _fix_unnest_offsets(tree)
     _fix_subscripts(tree)
     _fix_format(tree)
+    _parenthesise_int_div(tree)
     params = tuple(sorted({p.name for p in tree.find_all(exp.Parameter)}))
     return Translation(sql=tree.sql(dialect="duckdb"), parameters=params, returns_rows=isinstance(tree, exp.Query))
 
@@ -314,6 +315,16 @@ def _fix_subscripts(tree: exp.Expression) -> None:
 _SPEC = re.compile(r"%(?P<flags>[-+ #0']*)(?P<width>\d+|\*)?(?:\.(?P<precision>\d+|\*))?(?P<conv>[a-zA-Z%])")
 _INTEGER_CONVS = set("dioxX")
 _FLOAT_CONVS = set("fFeEgG")
+
+
+def _parenthesise_int_div(tree: exp.Expression) -> None:
+    """BigQuery's ``DIV(a + b, c)`` becomes DuckDB's ``a + b // c`` in sqlglot 30.30: ``//`` binds tighter
+    than ``+``, so the quotient is silently wrong. Parenthesise every compound operand."""
+    for node in list(tree.find_all(exp.IntDiv)):
+        for arg in ("this", "expression"):
+            operand = node.args.get(arg)
+            if isinstance(operand, exp.Binary) and not isinstance(operand, exp.Paren):
+                node.set(arg, exp.Paren(this=operand))
 
 
 def _fix_format(tree: exp.Expression) -> None:
