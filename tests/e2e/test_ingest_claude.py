@@ -133,3 +133,49 @@ def test_a_revoked_admin_key_fails_cleanly(org, airflow_db, workspaces_setting, 
         errors = wh.query("SELECT error FROM ops.ingestion_runs WHERE status = 'failed'")
     assert errors and all("anthropic_admin" in e["error"] and "401" in e["error"] for e in errors)
     assert revoked not in caplog.text
+
+
+def test_a_multi_window_backfill_loses_and_doubles_no_day(airflow_db, workspaces_setting) -> None:
+    """70 days: three cost-report windows of at most 31 buckets with exclusive ending_at, several pages each;
+    the Claude Code report one day per call. A renamed key appears under the name valid on each day."""
+    org = Organisation.generate(seed=5, people=30, days=100)
+    renamed = next(k for k in org.api_keys if len(k.names) > 1)
+    rename_day = renamed.names[1].valid_from
+    end = min(org.end, rename_day + timedelta(days=20))
+    start = end - timedelta(days=69)
+    assert start < rename_day <= end
+    later = SimClock(datetime.now(UTC).replace(microsecond=0) + timedelta(days=5))
+    with LocalStack(org, ["anthropic"], clock=later) as stack:
+        run_dag("ingest_claude", {"start": start.isoformat(), "end": end.isoformat()})
+        cost_calls = stack.servers["anthropic"].requests(path="/v1/organizations/cost_report")
+    with get_warehouse() as wh:
+        per_day = wh.query("SELECT cost_date, SUM(amount_usd) AS usd FROM raw.anthropic_costs GROUP BY 1")
+        names = wh.query("SELECT DISTINCT usage_date, actor_id FROM raw.claude_code_usage "
+                         "WHERE actor_type = 'api_actor' AND actor_id IN (@old, @new)",
+                         {"old": renamed.names[0].name, "new": renamed.names[1].name})
+    # Each day exactly once, with the vendor's billed total (a doubled day would double its sum).
+    assert {r["cost_date"]: r["usd"] for r in per_day} == truth.billed_total_by_day(org, start, end)
+    windows = {(c.query["starting_at"][0], c.query["ending_at"][0]) for c in cost_calls}
+    assert len(windows) == 3
+    assert table("raw.claude_code_usage") == norm("raw.claude_code_usage", truth.expected_claude_code(org, start, end))
+    assert names and all(
+        r["actor_id"] == (renamed.names[1].name if r["usage_date"] >= rename_day else renamed.names[0].name)
+        for r in names)
+
+
+def test_machine_time_zone_does_not_shift_a_date(org, airflow_db, workspaces_setting, monkeypatch) -> None:
+    import time
+
+    later = SimClock(datetime.now(UTC).replace(microsecond=0) + timedelta(days=5))
+    start, end = org.end - timedelta(days=6), org.end
+    monkeypatch.setenv("TZ", "Pacific/Kiritimati")  # UTC+14: every local date differs from the UTC one
+    time.tzset()
+    try:
+        with LocalStack(org, ["anthropic"], clock=later):
+            run_dag("ingest_claude", {"start": start.isoformat(), "end": end.isoformat()})
+        assert table("raw.claude_code_usage") == norm("raw.claude_code_usage",
+                                                      truth.expected_claude_code(org, start, end))
+        assert table("raw.anthropic_costs") == norm("raw.anthropic_costs", truth.expected_costs(org, start, end))
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()
