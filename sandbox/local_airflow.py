@@ -24,6 +24,8 @@ def main() -> int:
     print(f"AIRFLOW_HOME={home}; DAGs from {env['AIRFLOW__CORE__DAGS_FOLDER']}. Stop with Ctrl-C.")
     sys.stdout.flush()
     airflow = Path(sys.executable).with_name("airflow")
+    # standalone starts its components as `airflow <command>` through PATH: put this venv first.
+    os.environ["PATH"] = f"{airflow.parent}{os.pathsep}{os.environ.get('PATH', '')}"
     os.execv(str(airflow), [str(airflow), "standalone"])
 
 
