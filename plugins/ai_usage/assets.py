@@ -1,7 +1,9 @@
 """Airflow Assets: the cross-DAG contract. Each ingest DAG updates its assets; `refresh_marts` is scheduled on them.
 
-Asset URIs name the logical tables (``ai-usage://raw/cursor_daily_usage``), not a backend location, so the same
-DAGs schedule identically on DuckDB and BigQuery. Defined once, here.
+Asset URIs name the logical tables (``x-ai-usage://raw/cursor_daily_usage``), not a backend location, so the
+same DAGs schedule identically on DuckDB and BigQuery. Defined once, here. The ``x-`` prefix marks a private
+scheme: Airflow then skips looking for a URI normaliser among all providers, which would import the Google
+provider's GCS hook in every process that parses the DAGs (about 0.9 s and 44 MiB).
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from airflow.sdk import Asset
 
 def _table_asset(table: str) -> Asset:
     dataset, name = table.split(".", 1)
-    return Asset(uri=f"ai-usage://{dataset}/{name}", name=table, group="ai_usage")
+    return Asset(uri=f"x-ai-usage://{dataset}/{name}", name=table, group="ai_usage")
 
 
 # Raw and reference tables written by the ingest DAGs.
