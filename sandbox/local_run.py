@@ -105,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     # The synthetic organisation's Default Workspace holds only developer tooling (one personal Claude Code
     # key), which is configuration a deployment would make too (runbook: platform rules).
     os.environ.setdefault("AI_USAGE_CLAUDE_CODE_WORKSPACES", "Claude Code,Default Workspace")
-    with LocalStack(org, ["cursor", "anthropic"]) as stack:
+    with LocalStack(org, ["cursor", "anthropic", "alerts"]) as stack:
         for name, server in stack.servers.items():
             print(f"  simulator {name:<10} {server.url}")
         print()
@@ -116,6 +116,7 @@ def main(argv: list[str] | None = None) -> int:
         step(f"ingest_claude: backfill {conf}", "ingest_claude", conf)
         step("ingest_sheets: again, to write back the API keys ingest_claude discovered", "ingest_sheets")
         step(f"refresh_marts: GX suites, coverage, marts and reconciliation of {conf}", "refresh_marts", conf)
+        alerts = stack.app("alerts").texts()
         logging.getLogger("sandbox").setLevel(logging.WARNING)
 
     for name in ("ai_usage", "sandbox"):  # Airflow's logging set-up re-enabled INFO; the summary is enough
@@ -136,6 +137,10 @@ def main(argv: list[str] | None = None) -> int:
     if quarantined:
         print(table(quarantined[:20], ["source", "target_table", "record_ref", "reason"]))
     discovered = [ln for ln in (sheet_dir / "api_key_owners.csv").read_text().splitlines() if "discovered" in ln]
+    print(f"\n== alerts the DAGs sent (to the local Slack-webhook stand-in): {len(alerts)}")
+    for text in alerts:
+        first = text.splitlines()[0] if text else ""
+        print(f"  - {first[:150]}")
     print(f"\n== unmapped API keys written back to {sheet_dir / 'api_key_owners.csv'}: {len(discovered)}")
     for line in discovered:
         print("  " + line)

@@ -57,6 +57,15 @@ class LocalStack:
             elif name == "sheets":
                 self._start_sheets()
                 continue
+            elif name == "alerts":
+                from sandbox.alert_sink import HOOK_PATH, AlertSink
+
+                server = SimServer(AlertSink()).start()
+                self.servers[name] = server
+                # The Slack provider's incoming-webhook connection, pointed at the loopback sink.
+                self._export("AIRFLOW_CONN_SLACK_ALERTS", json.dumps(
+                    {"conn_type": "slackwebhook", "host": server.url + HOOK_PATH, "password": ""}))
+                continue
             else:
                 raise KeyError(f"no simulator {name!r}")
             server = SimServer(app).start()

@@ -255,3 +255,15 @@ def test_has_next_page_reads_every_documented_shape() -> None:
     assert not has_next_page({"teamMemberSpend": [], "totalPages": 2}, 2)
     assert not has_next_page({"data": []}, 1)  # non-paginated daily usage: one page
     assert not has_next_page([{"email": "a@b.c"}], 1)  # first-release bare-array members
+
+
+def test_daily_usage_pages_hold_a_bounded_number_of_rows_whatever_the_window(
+    cursor: tuple[SimServer, list[str]],
+) -> None:
+    """Users per page shrink as windows grow, so one page's memory does not depend on the backfill length."""
+    srv, _ = cursor
+    list(hook().daily_usage_pages(date(2025, 1, 1), date(2025, 1, 30)))   # one 30-day window
+    list(hook().daily_usage_pages(date(2025, 3, 1), date(2025, 3, 4)))    # a 4-day daily run
+    sizes = [r.json["pageSize"] for r in srv.requests(path="/teams/daily-usage-data")]
+    assert sizes[0] == 7500 // 30 == 250
+    assert sizes[-1] == 1000  # capped by page_size: 4 days x 1,000 users is well under the row bound

@@ -23,6 +23,10 @@ from ai_usage.settings import CURSOR_CONN_ID
 _LAST_MS_OF_DAY = 86_400_000 - 1
 
 
+# Rows (user-days) per daily-usage page: bounds a page's memory whatever the window (see daily_usage_pages).
+ROWS_PER_PAGE = 7500
+
+
 class CursorBasicAuth(AuthBase):
     """HTTP Basic with the API key as user name and an empty password (``curl -u KEY:``)."""
 
@@ -116,7 +120,9 @@ class CursorAdminHook(VendorHttpHook):
         """
         return list(self._paginate("members", "GET", "/teams/members", next_args=_single))[0]
 
-    def daily_usage_pages(self, start: date, end: date, *, page_size: int = 1000) -> Iterator[ApiPage]:
+    def daily_usage_pages(
+        self, start: date, end: date, *, page_size: int = 1000, rows_per_page: int = ROWS_PER_PAGE
+    ) -> Iterator[ApiPage]:
         """POST /teams/daily-usage-data for the UTC days [start, end], in windows of `max_window_days`.
 
         https://cursor.com/docs/account/teams/admin-api
@@ -127,11 +133,17 @@ class CursorAdminHook(VendorHttpHook):
         it returns the day that starts at ``endDate`` (as a third-party connector does); windows never
         overlap, and rows are de-duplicated by (day, email) downstream in case a day comes back twice.
         ``ApiPage.request["window"]`` holds the window's [first, last] ISO days for the archive.
+
+        The API pages by *user*, each page holding every day of the window for its users, so a page of a
+        30-day window is 30 times larger than one of a 1-day window. Users per page are therefore capped
+        at ``rows_per_page // days in the window`` (and at `page_size`): the memory of a page stays the
+        same however long the backfill, at the price of more requests on long ranges (a year: ~80).
         """
         n = 1
         for first, last in day_windows(start, end, self.max_window_days):
+            users = max(1, min(page_size, rows_per_page // ((last - first).days + 1)))
             body = {"startDate": utc_midnight_ms(first), "endDate": utc_midnight_ms(last),
-                    "page": 1, "pageSize": page_size}
+                    "page": 1, "pageSize": users}
             n = yield from self._paginate(
                 "daily_usage", "POST", "/teams/daily-usage-data", json_body=body, next_args=_next_page,
                 note={"window": [first.isoformat(), last.isoformat()]}, first_n=n,
