@@ -134,3 +134,37 @@ def test_cursor_usage_events_switch(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AI_USAGE_CURSOR_USAGE_EVENTS", "sometimes")
     with pytest.raises(ConfigurationError, match="AI_USAGE_CURSOR_USAGE_EVENTS='sometimes'"):
         settings.cursor_usage_events()
+
+
+def test_quality_settings_have_defaults_and_bounds(monkeypatch: pytest.MonkeyPatch) -> None:
+    from decimal import Decimal
+
+    for var in ("AI_USAGE_ESTIMATE_TOLERANCE", "AI_USAGE_CLAUDE_AI_SPEND_BAND", "AI_USAGE_REF_REFRESH_MONTHS"):
+        monkeypatch.delenv(var, raising=False)
+    assert settings.estimate_tolerance() == Decimal("0.05")
+    assert settings.claude_ai_spend_band() == Decimal("1.0")
+    assert settings.ref_refresh_months() == 2
+    monkeypatch.setenv("AI_USAGE_ESTIMATE_TOLERANCE", "0.02")
+    assert settings.estimate_tolerance() == Decimal("0.02")
+    monkeypatch.setenv("AI_USAGE_ESTIMATE_TOLERANCE", "5%")
+    with pytest.raises(ConfigurationError, match="AI_USAGE_ESTIMATE_TOLERANCE='5%' is not a number"):
+        settings.estimate_tolerance()
+    monkeypatch.setenv("AI_USAGE_ESTIMATE_TOLERANCE", "1.5")
+    with pytest.raises(ConfigurationError, match="between 0 and 1"):
+        settings.estimate_tolerance()
+    monkeypatch.setenv("AI_USAGE_REF_REFRESH_MONTHS", "0")
+    with pytest.raises(ConfigurationError, match="AI_USAGE_REF_REFRESH_MONTHS='0'"):
+        settings.ref_refresh_months()
+
+
+def test_setup_check_validates_every_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    """setup_warehouse's first task must name a bad setting, wherever its parser lives."""
+    from ai_usage import bootstrap
+
+    monkeypatch.setenv("AI_USAGE_PLATFORM_PATTERNS", "not json")
+    with pytest.raises(ConfigurationError, match="AI_USAGE_PLATFORM_PATTERNS"):
+        bootstrap.check_settings()
+    monkeypatch.delenv("AI_USAGE_PLATFORM_PATTERNS")
+    monkeypatch.setenv("AI_USAGE_CURSOR_SPEND_TOLERANCE", "-1")
+    with pytest.raises(ConfigurationError, match="AI_USAGE_CURSOR_SPEND_TOLERANCE"):
+        bootstrap.check_settings()

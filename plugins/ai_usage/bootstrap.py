@@ -18,6 +18,13 @@ def check_settings() -> dict[str, str]:
     settings.inbox()
     settings.alert_emails()
     settings.cursor_usage_events()
+    settings.estimate_tolerance()
+    settings.cursor_spend_tolerance()
+    settings.claude_ai_spend_band()
+    settings.ref_refresh_months()
+    from ai_usage.sources.platform import PlatformRules
+
+    PlatformRules.from_env()  # AI_USAGE_CLAUDE_CODE_WORKSPACES, AI_USAGE_PLATFORM_PATTERNS
     for source in settings.DEFAULT_LOOKBACK_DAYS:
         settings.lookback_days(source)
     effective = settings.describe()

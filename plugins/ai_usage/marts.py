@@ -16,7 +16,6 @@ atomically with `Warehouse.replace_partitions`; re-running changes nothing but t
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -57,17 +56,13 @@ SQL = {
 COVERAGE_LOOKBACK_DAYS = 35    # completeness (and data_freshness) always cover at least the last five weeks
 SQL_EXEC_MONTHS = "marts/select_exec_monthly_months.sql"
 DEFAULT_WINDOW_DAYS = 7        # an event that does not say which days it touched: the last week
-DEFAULT_REF_MONTHS = 2         # the month in progress and the one being closed
 
 
 def ref_months() -> int:
-    """Months a Sheet (reference table) change rebuilds (``AI_USAGE_REF_REFRESH_MONTHS``, default 2)."""
-    raw = os.environ.get("AI_USAGE_REF_REFRESH_MONTHS", "").strip()
-    if not raw:
-        return DEFAULT_REF_MONTHS
-    if not raw.isdigit() or not 1 <= int(raw) <= 36:
-        raise ConfigurationError(f"AI_USAGE_REF_REFRESH_MONTHS={raw!r} must be a whole number of months (1-36)")
-    return int(raw)
+    """Months a Sheet (reference table) change rebuilds: ``AI_USAGE_REF_REFRESH_MONTHS`` (ai_usage.settings)."""
+    from ai_usage import settings
+
+    return settings.ref_refresh_months()
 
 
 # --------------------------------------------------------------------------- the plan

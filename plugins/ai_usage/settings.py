@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -282,6 +283,54 @@ def cursor_usage_events() -> bool:
     return _SWITCH[raw]
 
 
+# --------------------------------------------------------------------------- data quality and marts
+
+QUALITY_DEFAULTS = {
+    "AI_USAGE_ESTIMATE_TOLERANCE": Decimal("0.05"),
+    "AI_USAGE_CURSOR_SPEND_TOLERANCE": Decimal("0.05"),
+    "AI_USAGE_CLAUDE_AI_SPEND_BAND": Decimal("1.0"),
+}
+DEFAULT_REF_REFRESH_MONTHS = 2
+
+
+def _fraction(name: str, upper: Decimal) -> Decimal:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return QUALITY_DEFAULTS[name]
+    try:
+        value = Decimal(raw)
+    except InvalidOperation:
+        raise ConfigurationError(f"{name}={raw!r} is not a number (e.g. 0.05 for 5 %)") from None
+    if not Decimal(0) <= value <= upper:
+        raise ConfigurationError(f"{name}={raw!r} must be between 0 and {upper}")
+    return value
+
+
+def estimate_tolerance() -> Decimal:
+    """Claude Code estimates vs the billed Claude Code cost of a month: largest relative gap that passes."""
+    return _fraction("AI_USAGE_ESTIMATE_TOLERANCE", Decimal(1))
+
+
+def cursor_spend_tolerance() -> Decimal:
+    """Cursor spend snapshot vs summed usage-based charges: relative slack for not-yet-ingested charges."""
+    return _fraction("AI_USAGE_CURSOR_SPEND_TOLERANCE", Decimal(1))
+
+
+def claude_ai_spend_band() -> Decimal:
+    """claude.ai spend above the allotment may reach this multiple of the month's seat fees before a flag."""
+    return _fraction("AI_USAGE_CLAUDE_AI_SPEND_BAND", Decimal(100))
+
+
+def ref_refresh_months() -> int:
+    """Months a Sheet (reference table) change rebuilds (``AI_USAGE_REF_REFRESH_MONTHS``, 1-36, default 2)."""
+    raw = os.environ.get("AI_USAGE_REF_REFRESH_MONTHS", "").strip()
+    if not raw:
+        return DEFAULT_REF_REFRESH_MONTHS
+    if not raw.isdigit() or not 1 <= int(raw) <= 36:
+        raise ConfigurationError(f"AI_USAGE_REF_REFRESH_MONTHS={raw!r} must be a whole number of months (1-36)")
+    return int(raw)
+
+
 def describe() -> dict[str, str]:
     """The effective configuration (no secrets), for logs and `make run`'s header."""
     return {
@@ -292,4 +341,5 @@ def describe() -> dict[str, str]:
         "AI_USAGE_INBOX": os.environ.get("AI_USAGE_INBOX", DEFAULT_INBOX),
         "AI_USAGE_ALERT_EMAILS": os.environ.get("AI_USAGE_ALERT_EMAILS", ""),
         "AI_USAGE_CURSOR_USAGE_EVENTS": os.environ.get("AI_USAGE_CURSOR_USAGE_EVENTS", "on"),
+        "AI_USAGE_CLAUDE_CODE_WORKSPACES": os.environ.get("AI_USAGE_CLAUDE_CODE_WORKSPACES", "Claude Code"),
     }

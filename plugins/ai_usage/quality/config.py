@@ -1,4 +1,5 @@
-"""Settings of the data-quality checks (environment variables of the deployment, read at task run time).
+"""Settings of the data-quality checks: defined in `ai_usage.settings` (one place for every setting),
+re-exported here for the quality modules.
 
 | setting | meaning | default |
 |---|---|---|
@@ -9,38 +10,7 @@
 
 from __future__ import annotations
 
-import os
-from decimal import Decimal, InvalidOperation
+from ai_usage.settings import QUALITY_DEFAULTS as DEFAULTS
+from ai_usage.settings import claude_ai_spend_band, cursor_spend_tolerance, estimate_tolerance
 
-from ai_usage.exceptions import ConfigurationError
-
-DEFAULTS = {
-    "AI_USAGE_ESTIMATE_TOLERANCE": Decimal("0.05"),
-    "AI_USAGE_CURSOR_SPEND_TOLERANCE": Decimal("0.05"),
-    "AI_USAGE_CLAUDE_AI_SPEND_BAND": Decimal("1.0"),
-}
-
-
-def _fraction(name: str, upper: Decimal) -> Decimal:
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return DEFAULTS[name]
-    try:
-        value = Decimal(raw)
-    except InvalidOperation:
-        raise ConfigurationError(f"{name}={raw!r} is not a number (e.g. 0.05 for 5 %)") from None
-    if not Decimal(0) <= value <= upper:
-        raise ConfigurationError(f"{name}={raw!r} must be between 0 and {upper}")
-    return value
-
-
-def estimate_tolerance() -> Decimal:
-    return _fraction("AI_USAGE_ESTIMATE_TOLERANCE", Decimal(1))
-
-
-def cursor_spend_tolerance() -> Decimal:
-    return _fraction("AI_USAGE_CURSOR_SPEND_TOLERANCE", Decimal(1))
-
-
-def claude_ai_spend_band() -> Decimal:
-    return _fraction("AI_USAGE_CLAUDE_AI_SPEND_BAND", Decimal(100))
+__all__ = ["DEFAULTS", "claude_ai_spend_band", "cursor_spend_tolerance", "estimate_tolerance"]
