@@ -173,7 +173,7 @@ def test_429_waits_for_retry_after(monkeypatch: pytest.MonkeyPatch) -> None:
         assert alerts.on_failure_callback(failure_context())["slack"] is True
         elapsed = time.monotonic() - started
     assert len(slack.received) == 2
-    assert 1.0 <= elapsed < 5.0
+    assert elapsed >= 1.0  # the Retry-After wait happened (a lower bound: a slow machine cannot break it)
 
 
 def test_4xx_is_not_retried(monkeypatch: pytest.MonkeyPatch) -> None:
