@@ -248,9 +248,8 @@ def test_retries_exhausted_raise_vendor_error_with_the_last_status(conn: SimServ
 def test_read_timeout_is_retried(conn: SimServer) -> None:
     rule = conn.arm(path="/ping", delay_s=1.5, times=1)
     hook = fast_hook(timeout=(2.0, 0.3))
-    started = time.monotonic()
     assert hook.request("GET", "/ping")[2] == {"ok": True}
-    assert time.monotonic() - started < 1.4  # the slow answer was not waited for
+    # Two calls and one retry: the slow answer timed out and was retried, not waited for.
     assert rule.applied == 1 and (hook.api_calls, hook.retries) == (2, 1)
 
 

@@ -192,10 +192,9 @@ def test_5xx_faults(server: SimServer, http: requests.Session) -> None:
 
 def test_delay_triggers_client_timeout(server: SimServer, http: requests.Session) -> None:
     server.arm(path=MEMBERS, delay_s=1.0, times=1)
-    started = time.monotonic()
+    # Had the client waited for the delayed answer, it would have got it instead of a ReadTimeout.
     with pytest.raises(requests.exceptions.ReadTimeout):
         http.get(server.url + MEMBERS, timeout=0.3)
-    assert time.monotonic() - started < 0.9
     r = requests.get(server.url + MEMBERS, timeout=T)
     assert r.status_code == 200
     deadline = time.monotonic() + T
