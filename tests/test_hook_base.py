@@ -366,8 +366,10 @@ def test_provider_info_lists_both_connection_types_with_existing_hooks() -> None
 
     info = get_provider_info()
     types = {entry["connection-type"]: entry for entry in info["connection-types"]}
-    assert set(types) == {"cursor_admin", "anthropic_admin"}
+    assert set(types) == {"cursor_admin", "anthropic_admin", "metabase"}
     for conn_type, entry in types.items():
+        if conn_type == "metabase":
+            continue  # checked below: its connection id is metabase_default and its form keeps the login
         module_name, class_name = entry["hook-class-name"].rsplit(".", 1)
         hook_class = getattr(importlib.import_module(module_name), class_name)
         assert issubclass(hook_class, VendorHttpHook)
@@ -387,7 +389,19 @@ def test_the_installed_entry_point_exposes_our_provider_to_airflow() -> None:
     (ep,) = [e for e in entry_points(group="apache_airflow_provider") if e.value.startswith("ai_usage.")]
     info = ep.load()()
     assert info["package-name"] == "ai-usage"
-    assert [c["connection-type"] for c in info["connection-types"]] == ["cursor_admin", "anthropic_admin"]
+    assert [c["connection-type"] for c in info["connection-types"]] == ["cursor_admin", "anthropic_admin", "metabase"]
+
+
+def test_the_metabase_connection_type_has_its_own_form() -> None:
+    from ai_usage.dashboards.metabase_hook import MetabaseHook
+    from ai_usage.provider import get_provider_info
+
+    entry = next(e for e in get_provider_info()["connection-types"] if e["connection-type"] == "metabase")
+    assert entry["hook-class-name"] == "ai_usage.dashboards.metabase_hook.MetabaseHook"
+    assert MetabaseHook.default_conn_name == "metabase_default" and MetabaseHook.conn_type == "metabase"
+    behaviour = MetabaseHook.get_ui_field_behaviour()
+    assert "login" not in behaviour["hidden_fields"]  # login + password, or an API key with an empty login
+    assert behaviour["relabeling"]["password"] == "Password or API key"
 
 
 # --------------------------------------------------------------------------- helpers

@@ -11,7 +11,7 @@ from typing import Any
 
 from ai_usage import __version__
 
-HOOK_MODULES: list[str] = ["ai_usage.hooks.cursor", "ai_usage.hooks.anthropic"]
+HOOK_MODULES: list[str] = ["ai_usage.hooks.cursor", "ai_usage.hooks.anthropic", "ai_usage.dashboards.metabase_hook"]
 
 # The connection forms, declared here as data (Airflow >= 3.2 reads "ui-field-behaviour" from the provider
 # info without importing the hooks); the hooks' get_ui_field_behaviour() returns the same dicts.
@@ -43,6 +43,22 @@ CONNECTION_TYPES: list[dict[str, Any]] = [
             },
         },
     },
+    {
+        "hook-class-name": "ai_usage.dashboards.metabase_hook.MetabaseHook",
+        "connection-type": "metabase",
+        "hook-name": "Metabase",
+        "ui-field-behaviour": {
+            "hidden-fields": ["schema", "port"],
+            "relabeling": {"host": "Metabase URL", "login": "Login e-mail (empty: API key)",
+                           "password": "Password or API key", "extra": "Options (JSON)"},
+            "placeholders": {
+                "host": "https://metabase.example.com",
+                "login": "ai-usage-provisioner@example.com",
+                "extra": '{"bigquery_project": "my-project", "bigquery_service_account_json": "{...}", '
+                         '"subscription_emails": ["finance@example.com"]}',
+            },
+        },
+    },
 ]
 
 
@@ -63,7 +79,7 @@ def get_provider_info() -> dict[str, Any]:
     info: dict[str, Any] = {
         "package-name": "ai-usage",
         "name": "AI usage ledger",
-        "description": "Hooks and connection types for the Cursor Admin API and the Anthropic Admin API.",
+        "description": "Hooks and connection types for the Cursor Admin API, the Anthropic Admin API and Metabase.",
         "versions": [__version__],
         "integrations": [
             {

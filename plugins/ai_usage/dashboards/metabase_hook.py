@@ -70,6 +70,13 @@ class MetabaseHook(VendorHttpHook):
     backoff_initial = 1.0
     timeout = (10.0, 60.0)
 
+    @classmethod
+    def get_ui_field_behaviour(cls) -> dict[str, Any]:
+        """The connection form (declared as data in ai_usage.provider, where Airflow also reads it)."""
+        from ai_usage.provider import ui_field_behaviour
+
+        return ui_field_behaviour(cls.conn_type)
+
     def __init__(self, conn_id: str | None = None, **kwargs: Any) -> None:
         super().__init__(conn_id, **kwargs)
         self._metabase_auth: MetabaseAuth | None = None
