@@ -15,7 +15,7 @@ import shutil
 import sys
 import time
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +72,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--people", type=int, default=60)
     parser.add_argument("--days", type=int, default=30, help="days of history to backfill")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--end", type=date.fromisoformat, default=None,
+                        help="last day of the synthetic history (YYYY-MM-DD, UTC); default yesterday")
     args = parser.parse_args(argv)
 
     configure()
@@ -84,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
 
     LOG.parent.mkdir(parents=True, exist_ok=True)
     LOG.write_text("")
-    org = Organisation.generate(seed=args.seed, people=args.people, days=max(args.days, 60))
+    org = Organisation.generate(seed=args.seed, people=args.people, days=max(args.days, 60), end=args.end)
     # The people-maintained Sheet, as the CSV-folder backend: the organisation's tabs plus a blank row and
     # documented hostile rows (runbook/sheet.md). Fresh each run: ingest_sheets appends discovered keys to it.
     sheet_dir = ROOT / ".ai_usage" / "sheet"
