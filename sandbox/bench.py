@@ -11,7 +11,12 @@ What runs:
    through Airflow with a backfill conf into a new DuckDB file. Measured from here: wall time (process
    start to exit, minus reading the figures back) and peak RSS (``wait4``'s ``ru_maxrss``); from the
    warehouse: rows per table and API calls (``ops.ingestion_runs``); from the simulators' request logs:
-   the time they spent answering.
+   the time they spent answering. Before the measurement the simulators are warmed up, unmeasured, for
+   exactly the scenario's range (`SimProcess.warm_up`): a vendor answers from stored data, the
+   simulators generate it on first request.
+
+The report starts with the machine: CPUs, Python, load, and a speed calibration (a fixed pure-Python
+workload in fresh interpreters, best of 3) to compare figures from machines of different speed.
 
 Scope (the standards' figure): Cursor daily usage, members and spend; the Claude Code report and the cost
 report. Usage events are switched off with the product's own setting ``AI_USAGE_CURSOR_USAGE_EVENTS=off``;
@@ -42,6 +47,29 @@ from sandbox.bench_child import NOOP_DAG
 from sandbox.bench_sim import SimProcess, child_env
 
 RESULTS = ROOT / ".ai_usage" / "bench"
+CALIBRATION_RUNS = 3
+# A fixed pure-Python CPU workload (integer arithmetic, dict updates, string building, a sort): its time in
+# a fresh interpreter says how fast this machine runs Python, so figures taken on machines of different
+# speed can be compared. Never change it: figures of different workloads do not compare. The check value
+# proves the same work was done.
+CALIBRATION = """
+import time
+
+def work(n):
+    acc, table, parts = 0, {}, []
+    for i in range(n):
+        acc = (acc * 1103515245 + 12345) & 0x7FFFFFFF
+        key = acc % 4099
+        table[key] = table.get(key, 0) + 1
+        if i & 15 == 0:
+            parts.append(str(acc))
+    return acc ^ len(",".join(parts)) ^ sum(sorted(table.values())[:10])
+
+started = time.perf_counter()
+check = work(2_000_000)
+print(time.perf_counter() - started, check)
+"""
+CALIBRATION_CHECK = 1661307474
 
 
 def airflow_env(workdir: Path) -> dict[str, str]:
@@ -97,6 +125,23 @@ def measure(workdir: Path, name: str, mode: str, env: dict[str, str], *extra: st
             "child": child, "log": str(log_path)}
 
 
+def calibrate(runs: int = CALIBRATION_RUNS) -> dict[str, Any]:
+    """Machine speed: seconds of the fixed `CALIBRATION` workload, best of `runs` fresh interpreters.
+
+    Best rather than median: other work on the machine only ever slows a run down. ``-I`` keeps the
+    environment (PYTHONPATH, user site) out of the interpreter.
+    """
+    seconds = []
+    for _ in range(runs):
+        done = subprocess.run([sys.executable, "-I", "-c", CALIBRATION], capture_output=True, text=True,
+                              timeout=600, check=True)
+        took, check = done.stdout.split()
+        if int(check) != CALIBRATION_CHECK:
+            raise SystemExit(f"the calibration workload computed {check}, not {CALIBRATION_CHECK}")
+        seconds.append(round(float(took), 3))
+    return {"calibration_s": min(seconds), "calibration_runs_s": seconds}
+
+
 def fail(step: str, measured: dict[str, Any]) -> None:
     raise SystemExit(f"{step} failed: {measured['child'].get('error')}\n  log: {measured['log']}")
 
@@ -150,6 +195,9 @@ def main(argv: list[str] | None = None) -> int:
           f"work folder {workdir}", flush=True)
     finished = False
     try:
+        results["machine"].update(calibrate())
+        print(f"== machine speed: fixed pure-Python workload {results['machine']['calibration_s']:.2f} s "
+              f"(best of {CALIBRATION_RUNS} fresh interpreters; lower is faster)", flush=True)
         print("== preparing a private Airflow metadata DB (not measured)", flush=True)
         prepare_airflow_home(workdir, base_env)
         yesterday = datetime.now(UTC).date() - timedelta(days=1)
@@ -253,17 +301,20 @@ def run_scenario(workdir: Path, base_env: dict[str, str], args: argparse.Namespa
         prof = workdir / f"profile-{days}d.prof"
         if args.profile:
             extra += ["--profile", str(prof)]
-        warm_s = sim.warm_up()
-        print(f"   simulators up in {sim.start_s:.1f} s (spend warmed up in {warm_s:.1f} s); "
+        warm = sim.warm_up(date.fromisoformat(conf["start"]), end)
+        print(f"   simulators up in {sim.start_s:.1f} s, warmed up for the range in {warm['total_s']:.1f} s "
+              f"(unmeasured: spend {warm['spend_s']:.1f} s, daily usage {warm['daily_usage_s']:.1f} s, "
+              f"Claude Code {warm['claude_code_s']:.1f} s, cost report {warm['cost_report_s']:.1f} s); "
               f"measuring {conf['start']} → {conf['end']}", flush=True)
-        sim.clear_requests()
+        sim.clear_requests()  # the warm-up's requests are not the measured run's
         measured = measure(workdir, f"run-{days}d", "run", env, *extra)
         stats = sim.request_stats()
     if not measured["child"]["ok"]:
         fail(f"{days}-day backfill", measured)
     print(f"   done in {measured['wall_s']:.1f} s, peak {measured['peak_kib'] / 1024:.0f} MiB", flush=True)
     scenario = {"days": days, "conf": conf, "sim": stats, "sim_start_s": round(sim.start_s, 1),
-                "sim_warm_up_s": round(warm_s, 1), **measured}
+                "sim_warm_up_s": round(warm["total_s"], 1),
+                "sim_warm_up": {k: round(v, 2) for k, v in warm.items()}, **measured}
     if args.profile and prof.exists():
         scenario["profile"] = profile_summary(prof, RESULTS / f"profile-{days}d.txt")
         print(f"   profile: {scenario['profile']}", flush=True)

@@ -13,6 +13,8 @@ TARGET_PEAK_MIB = 450.0         # peak RSS of that process
 TARGET_FLAT_RATIO = 1.10        # peak RSS of the 365-day run over the 30-day run
 TARGET_PARSE_S = 1.0            # parsing every file of dags/, beyond `import airflow`
 TARGET_MARTS_RATIO = 1.2  # "nearly independent of how much history exists"
+# The parts of `SimProcess.warm_up`'s answer, in the report's column order.
+WARM_UP_PARTS = ("total_s", "spend_s", "daily_usage_s", "claude_code_s", "cost_report_s")
 REFERENCE_LOADER = "a leading generic loader: 75 s and 900 MiB for the same data on this machine"
 
 
@@ -90,6 +92,7 @@ def scenario_figures(s: dict[str, Any], startup: dict[str, Any], airflow: dict[s
         "excl_startup_s": wall - startup["wall_s"] if startup.get("wall_s") is not None else None,
         "excl_airflow_s": wall - airflow["wall_s"] if airflow.get("wall_s") is not None else None,
         "sim_s": sim_s,
+        "sim_warm_up_s": s.get("sim_warm_up_s"),  # before the measurement, not in the wall
         "peak_mib": mib(s["peak_kib"]),
         "peak_above_airflow_mib": mib(s["peak_kib"] - airflow["peak_kib"]) if airflow.get("peak_kib") else None,
         "rows": rows,
@@ -147,8 +150,11 @@ def render(results: dict[str, Any]) -> str:
     """The whole report: machine, parse, baselines, scenarios, per-table and per-task figures, targets."""
     parts: list[str] = []
     m = results["machine"]
-    parts.append(f"machine: {m['cpus']} CPUs, Python {m['python']}, load average before {m['load_before']} / "
-                 f"after {m['load_after']} (other work on the machine skews wall times)")
+    speed = (f"speed {m['calibration_s']:.2f} s (fixed pure-Python workload, best of "
+             f"{len(m.get('calibration_runs_s') or ())} fresh interpreters; lower is faster), "
+             if m.get("calibration_s") is not None else "")
+    parts.append(f"machine: {m['cpus']} CPUs, Python {m['python']}, {speed}load average before "
+                 f"{m['load_before']} / after {m['load_after']} (other work on the machine skews wall times)")
     parts.append(f"organisation: {results['people']} people, seed {results['seed']}; scope: {results['scope_note']}")
 
     parse = results.get("parse_summary") or {}
@@ -187,6 +193,13 @@ def render(results: dict[str, Any]) -> str:
         parts.append("(wall: process start to exit; excl. start-up: minus the start-up baseline; excl. Airflow / "
                      "above Airflow: minus Airflow's fixed cost above; simulator: its own time answering, inside "
                      "the wall; CPU: the measured process's user+sys; load: 1-min load average at the end)")
+        warm = [s for s in results["scenarios"] if s.get("sim_warm_up")]
+        if warm:
+            parts.append("\nsimulator warm-up before each scenario (not measured: the simulators then answer "
+                         "the range from their caches, as a vendor answers from stored data)")
+            parts.append(table([[f"{s['days']} days", *(s["sim_warm_up"].get(k) for k in WARM_UP_PARTS)]
+                                for s in warm], ["scenario", "total s", "spend s", "daily usage s",
+                                                 "Claude Code s", "cost report s"]))
         tables = sorted({t for f in figures for t in f["rows_per_table"]})
         parts.append("\nrows loaded per table")
         parts.append(table([[t, *(f["rows_per_table"].get(t) for f in figures)] for t in tables],

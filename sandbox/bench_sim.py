@@ -5,6 +5,8 @@ switches every rate limit off through the control endpoints (``/_sandbox/<app>/c
 what a deployment would put in its Airflow connections (base URL and key). After a measured run,
 `request_stats()` sums the simulators' request logs: how many calls each vendor answered, with which
 statuses, and how long the simulator itself spent answering (its share of the measured wall time).
+`warm_up(start, end)` serves a scenario's data once before it is measured, so the simulators answer the
+measured run from their caches, as a vendor answers from stored data.
 """
 
 from __future__ import annotations
@@ -16,7 +18,9 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +28,27 @@ from sandbox.airflow_env import ROOT
 
 APPS = ("cursor", "anthropic", "sandbox")
 START_TIMEOUT_S = 600.0
+ANTHROPIC_VERSION = "2023-06-01"
+CLAUDE_CODE = "/v1/organizations/usage_report/claude_code"
+COST_REPORT = "/v1/organizations/cost_report"
+CURSOR_WINDOW_DAYS = 30  # the daily-usage API's longest range
+COST_WINDOW_DAYS = 31  # the cost report's largest page of daily buckets
+WHOLE_TEAM = 1_000_000  # a daily-usage page size above any team: one page per window
+
+
+def day_windows(start: date, end: date, days: int) -> list[tuple[date, date]]:
+    """[start, end] as consecutive inclusive windows of at most `days` days."""
+    windows = []
+    while start <= end:
+        last = min(end, start + timedelta(days=days - 1))
+        windows.append((start, last))
+        start = last + timedelta(days=1)
+    return windows
+
+
+def midnight_ms(day: date) -> int:
+    """Epoch milliseconds of a UTC day's midnight (the daily-usage API's bounds)."""
+    return (day.toordinal() - date(1970, 1, 1).toordinal()) * 86_400_000
 
 
 def http_json(url: str, body: Any = None, timeout: float = 120.0) -> Any:
@@ -72,23 +97,69 @@ class SimProcess:
         http_json(f"{self.urls['anthropic']}/_sandbox/anthropic/config", {"rate_limited": False})
         return self
 
-    def warm_up(self) -> float:
-        """Answer one spend request before the measurement; return its seconds.
+    def warm_up(self, start: date, end: date) -> dict[str, float]:
+        """Serve once, before the measurement, the data a backfill of [start, end] asks for; seconds per part.
 
-        The Cursor simulator derives the billing cycle's spend from every usage event of the month, which it
-        generates on first use (~10 s for 2,000 people); the vendor answers from stored totals. Warming it up
-        keeps that one-off cost of the simulator out of the product's figures. Other endpoints generate
-        their days on request, as a vendor's latency would be; their time is reported as the simulator's.
+        The simulators generate synthetic data on request (the Cursor spend from a month of usage events,
+        seconds for 2,000 people; each day's daily-usage rows and Claude Code records), while a vendor
+        answers from stored data. First their day caches are made large enough for the whole range
+        (resizing keeps what is cached), then every part is asked for once: the spend, every Cursor
+        daily-usage day (whole team on one page per 30-day window: the simulator keeps each final day's
+        rows as text, per day and member, whatever the paging), every Claude Code day (its records' text
+        is kept likewise) and the cost report. The measured run then finds each answer in the simulators'
+        caches; what they still spend answering (paging, provisional days, HTTP) is reported as theirs.
         """
+        days = (end - start).days + 1
+        for app in ("cursor", "anthropic"):
+            config = f"{self.urls[app]}/_sandbox/{app}/config"
+            http_json(config, {"cache_days": max(int(http_json(config)["cache_days"]), days)})
+        cursor_key = http_json(f"{self.urls['cursor']}/_sandbox/cursor/config")["api_key"]
+        admin_key = http_json(f"{self.urls['anthropic']}/_sandbox/anthropic/config")["admin_key"]
+        token = base64.b64encode(f"{cursor_key}:".encode()).decode("ascii")
+        cursor_auth = {"Authorization": f"Basic {token}"}
+        anthropic_auth = {"x-api-key": admin_key, "anthropic-version": ANTHROPIC_VERSION}
+        seconds: dict[str, float] = {}
         started = time.monotonic()
-        key = http_json(f"{self.urls['cursor']}/_sandbox/cursor/config")["api_key"]
-        token = base64.b64encode(f"{key}:".encode()).decode("ascii")
-        request = urllib.request.Request(
-            f"{self.urls['cursor']}/teams/spend", data=json.dumps({"page": 1, "pageSize": 1}).encode(),
-            method="POST", headers={"Content-Type": "application/json", "Authorization": f"Basic {token}"})
+        self._call("cursor", "/teams/spend", cursor_auth, decode=False, body={"page": 1, "pageSize": 1})
+        seconds["spend_s"] = time.monotonic() - started
+        mark = time.monotonic()
+        for first, last in day_windows(start, end, CURSOR_WINDOW_DAYS):
+            self._call("cursor", "/teams/daily-usage-data", cursor_auth, decode=False,
+                       body={"startDate": midnight_ms(first), "endDate": midnight_ms(last),
+                             "page": 1, "pageSize": WHOLE_TEAM})
+        seconds["daily_usage_s"] = time.monotonic() - mark
+        mark = time.monotonic()
+        day = start
+        while day <= end:
+            query: dict[str, Any] = {"starting_at": day.isoformat(), "limit": 1000}
+            while (page := self._call("anthropic", CLAUDE_CODE, anthropic_auth, query=query))["has_more"]:
+                query["page"] = page["next_page"]
+            day += timedelta(days=1)
+        seconds["claude_code_s"] = time.monotonic() - mark
+        mark = time.monotonic()
+        for first, last in day_windows(start, end, COST_WINDOW_DAYS):
+            query = {"starting_at": f"{first.isoformat()}T00:00:00Z",
+                     "ending_at": f"{(last + timedelta(days=1)).isoformat()}T00:00:00Z",
+                     "limit": COST_WINDOW_DAYS, "group_by[]": ["workspace_id", "description"]}
+            while (page := self._call("anthropic", COST_REPORT, anthropic_auth, query=query))["has_more"]:
+                query["page"] = page["next_page"]
+        seconds["cost_report_s"] = time.monotonic() - mark
+        seconds["total_s"] = time.monotonic() - started
+        return seconds
+
+    def _call(self, app: str, path: str, headers: dict[str, str], *, body: Any = None,
+              query: dict[str, Any] | None = None, decode: bool = True) -> Any:
+        """One vendor request (POST `body` as JSON, else GET with `query`); its decoded answer (or None:
+        a window of daily usage is ~25 MB of JSON the warm-up does not need to read)."""
+        url = f"{self.urls[app]}{path}"
+        if query:
+            url += "?" + urllib.parse.urlencode(query, doseq=True)
+        data = None if body is None else json.dumps(body).encode("utf-8")
+        request = urllib.request.Request(url, data=data, method="GET" if body is None else "POST",
+                                         headers={"Content-Type": "application/json", **headers})
         with urllib.request.urlopen(request, timeout=600) as response:
-            response.read()
-        return time.monotonic() - started
+            answer = response.read()
+        return json.loads(answer) if decode else None
 
     def org(self) -> dict[str, Any]:
         """The organisation's metadata (seed, people, first and last day of its history)."""

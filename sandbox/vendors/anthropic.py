@@ -11,10 +11,11 @@ vendor shape ``{"type": "error", "error": {"type", "message"}, "request_id": "re
 Options (`AnthropicOptions`): the admin key (default derived from the organisation's seed, see
 `admin_key_for`), subscription users left out of the Claude Code report (G-A3, default on), an
 organisation-wide rate limit (off by default; 429 ``rate_limit_error`` with or without ``retry-after``),
-lateness (Claude Code 1 h, cost and usage 5 min), the cost-revision window (3 days) and undocumented
-extra fields (on). Another process steers a running simulator through ``GET|POST
-/_sandbox/anthropic/config`` (a partial `AnthropicOptions` object; the answer includes the admin key)
-and ``/_sandbox/rate-limits``.
+lateness (Claude Code 1 h, cost and usage 5 min), the cost-revision window (3 days), undocumented
+extra fields (on) and the day books kept in memory (``cache_days``, 16; changing it keeps the books
+generated so far, so a harness raises it before warming a range up). Another process steers a running
+simulator through ``GET|POST /_sandbox/anthropic/config`` (a partial `AnthropicOptions` object; the
+answer includes the admin key) and ``/_sandbox/rate-limits``.
 
 Data: see `anthropic_day` (what is used and billed), `anthropic_timing` (lateness, revisions) and
 `anthropic_truth` (the final rows the warehouse must hold).
@@ -68,7 +69,7 @@ class AnthropicOptions:
     revision_days: int = 3  # cost figures of the last N days are still revised upward
     extra_fields: bool = True  # a few objects carry undocumented fields parsers must ignore
     require_version: bool = True
-    cache_days: int = 16  # full day books kept in memory (cost lines are kept far longer)
+    cache_days: int = 16  # full day books (with their rendered records) kept in memory; cost lines far longer
 
 
 class AnthropicApp(App):
@@ -101,15 +102,14 @@ class AnthropicApp(App):
             raise ValueError(f"unknown Anthropic simulator options: {sorted(unknown)}")
         old, self.options = self.options, replace(self.options, **changes)
         self.admin_key = self.options.admin_key or admin_key_for(self.org.seed)
-        if (old.omit_subscription_users, old.cache_days) != (
-            self.options.omit_subscription_users,
-            self.options.cache_days,
-        ):
+        if old.omit_subscription_users != self.options.omit_subscription_users:  # other data: new books
             self.days = AnthropicDays(
                 self.org,
                 subscription_users=not self.options.omit_subscription_users,
                 cache_days=self.options.cache_days,
             )
+        elif old.cache_days != self.options.cache_days:  # resized in place: the books generated so far stay
+            self.days.cache_days(self.options.cache_days)
         self.limiter.configure(
             enabled=self.options.rate_limited,
             per_minute=self.options.rate_limit_per_minute,

@@ -17,7 +17,8 @@ a per-actor jitter of at most 0.5 %, rounded to whole cents: a day's estimates s
 `ESTIMATE_TOLERANCE` of the billed cost of the same usage, and never equal it.
 
 Speed matters (a year of 2,000 people is one benchmark): one keyed blake2b digest per actor-day gives
-all the draws, the hot path builds plain tuples, and only the last `cache_days` books stay in memory.
+all the draws, the hot path builds plain tuples, and only the last `cache_days` books stay in memory
+(with the rendered text of their Claude Code records once a final day was served, `cc_texts`).
 """
 
 from __future__ import annotations
@@ -124,6 +125,10 @@ class AnthropicDays:
             self._costs.put(day, book.costs)
         assert isinstance(book, DayBook)
         return book
+
+    def cache_days(self, days: int) -> None:
+        """Keep the last `days` day books from now on; the books already generated stay (up to `days`)."""
+        self._books.resize(days)
 
     def costs(self, day: date) -> tuple[CostLine, ...]:
         """The day's final cost lines (kept much longer than full books: they are small)."""

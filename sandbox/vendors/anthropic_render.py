@@ -14,7 +14,7 @@ from typing import Any
 
 from sandbox.app import Response
 from sandbox.vendors.anthropic_catalog import U_1H, U_5M, U_IN, U_OUT, U_READ, U_WEB, cents_text
-from sandbox.vendors.anthropic_types import CCRecord, CostLine, UsageKey
+from sandbox.vendors.anthropic_types import CCRecord, CostLine, DayBook, UsageKey
 
 COST_DIMENSIONS = ("workspace_id", "description")
 USAGE_DIMENSIONS = (
@@ -110,6 +110,26 @@ def cc_record_text(r: CCRecord, date_q: str, org_q: str, extra_fields: bool) -> 
         f'"commits_by_claude_code":{r.commits},"pull_requests_by_claude_code":{r.pull_requests}}},'
         f'"tool_actions":{{{tools}}},"model_breakdown":[{models}],"subscription_type":{sub}{tail}}}'
     )
+
+
+def cc_texts(book: DayBook, lo: int, hi: int, date_q: str, org_q: str, extra_fields: bool) -> list[str]:
+    """`cc_record_text` of the book's records [lo, hi), rendered once per record and kept in the book.
+
+    Only for a final day (every record visible): its records never change while the book lives, so
+    serving the day again joins stored text, as the Cursor simulator does with its final days' rows.
+    """
+    key = (date_q, org_q, extra_fields)
+    records = book.records
+    texts = book.texts.get(key)
+    if texts is None:
+        texts = book.texts.setdefault(key, [None] * len(records))
+    out = []
+    for i in range(lo, min(hi, len(records))):
+        text = texts[i]
+        if text is None:  # two threads may both render it: the same text either way
+            text = texts[i] = cc_record_text(records[i], date_q, org_q, extra_fields)
+        out.append(text)
+    return out
 
 
 def _version(r: CCRecord) -> str:

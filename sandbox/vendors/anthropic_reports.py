@@ -37,6 +37,7 @@ from sandbox.vendors.anthropic_render import (
     TextJSONResponse,
     cc_record,
     cc_record_text,
+    cc_texts,
     cost_results,
     usage_dims,
     usage_result,
@@ -49,7 +50,7 @@ from sandbox.vendors.anthropic_timing import (
     stamp,
     visible_until_s,
 )
-from sandbox.vendors.anthropic_types import CCRecord
+from sandbox.vendors.anthropic_types import CCRecord, DayBook
 
 if TYPE_CHECKING:
     from sandbox.vendors.anthropic import AnthropicApp
@@ -89,12 +90,16 @@ def claude_code_report(app: AnthropicApp, request: Request) -> Response:
     else:
         index, cutoff = 0, app.clock.now().replace(microsecond=0)
     until = visible_until_s(day, cutoff, app.options.claude_code_delay_s)
+    final: DayBook | None = None  # set when every record of the day is visible: its text is kept
     if until < 0 or not app.org.start <= day <= app.org.end:
         records: tuple[CCRecord, ...] = ()
     else:
-        records = app.days.book(day).records
+        book = app.days.book(day)
+        records = book.records
         if until < DAY_S:
             records = tuple(r for r in records if r.end_s <= until)
+        else:
+            final = book
     chunk = records[index : index + limit]
     more = index + limit < len(records)
     next_page = (
@@ -113,7 +118,10 @@ def claude_code_report(app: AnthropicApp, request: Request) -> Response:
 
     def text() -> str:
         date_q, org_q = json.dumps(date_text), json.dumps(org_id)
-        rows = ",".join(cc_record_text(r, date_q, org_q, extra) for r in chunk)
+        if final is None:
+            rows = ",".join(cc_record_text(r, date_q, org_q, extra) for r in chunk)
+        else:
+            rows = ",".join(cc_texts(final, index, index + limit, date_q, org_q, extra))
         return f'{{"data":[{rows}],"has_more":{json.dumps(more)},"next_page":{json.dumps(next_page)}}}'
 
     return TextJSONResponse(text, build, records="data", required=("date", "actor.type", "model_breakdown"))

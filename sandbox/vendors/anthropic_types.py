@@ -8,7 +8,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from typing import NamedTuple
@@ -91,6 +91,11 @@ class DayBook:
     records: tuple[CCRecord, ...]  # sorted by CCRecord.sort_key
     usage: dict[UsageKey, tuple[int, ...]]  # vectors: 5 token kinds (TOKEN_TYPES order) + web searches
     costs: tuple[CostLine, ...]  # sorted by (workspace_id or "", description)
+    # The records' JSON text once rendered, per rendering context (date, organisation id, extra fields):
+    # a final day's records never change, so serving it again only joins stored text.
+    texts: dict[tuple[str, str, bool], list[str | None]] = field(
+        default_factory=dict, compare=False, hash=False, repr=False
+    )
 
 
 class LRU:
@@ -112,8 +117,17 @@ class LRU:
         with self._lock:
             self._data[key] = value
             self._data.move_to_end(key)
-            while len(self._data) > self.size:
-                self._data.popitem(last=False)
+            self._trim()
+
+    def resize(self, size: int) -> None:
+        """Keep up to `size` entries from now on (growing keeps every entry)."""
+        with self._lock:
+            self.size = max(1, size)
+            self._trim()
+
+    def _trim(self) -> None:
+        while len(self._data) > self.size:
+            self._data.popitem(last=False)
 
 
 def iter_days(start: date, end: date) -> Iterator[date]:

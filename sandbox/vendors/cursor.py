@@ -35,6 +35,8 @@ mappings between counters, events and spend are documented there).
 
 Options: the module-level `DEFAULT_CONFIG`, keyword arguments of `build` (``build(org, clock,
 rate_limit_per_minute=0)``), and at runtime ``GET|POST /_sandbox/cursor/config`` with a partial config.
+``cache_days`` (40) bounds the days whose counters and final rows' text stay in memory; a harness that
+reads a long range twice raises it first (changing it keeps what is cached).
 """
 
 from __future__ import annotations
@@ -95,13 +97,14 @@ class CursorConfig:
     extra_fields: bool = True
     service_accounts: bool = True
     spend_page_size: int = 100
+    cache_days: int = CursorModel.DAY_CACHE  # days kept in memory, with their final rows' rendered text
 
     def validated(self) -> CursorConfig:
         if self.member_id_style not in ("string", "number"):
             raise ValueError("member_id_style must be 'string' or 'number'")
         if self.members_shape not in ("teamMembers", "array"):
             raise ValueError("members_shape must be 'teamMembers' or 'array'")
-        for name in ("daily_max_range_days", "spend_page_size"):
+        for name in ("daily_max_range_days", "spend_page_size", "cache_days"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be >= 1")
         if self.lateness_days < 0:
@@ -159,6 +162,7 @@ class CursorApp(App):
                 per_minute=int(per_minute or limiter.per_minute),
                 retry_after=config.retry_after not in (None, False),
             )
+        self.model.cache_days(config.cache_days)  # resized in place: warmed-up days stay
         self.config = config
         return config
 

@@ -223,9 +223,18 @@ class LRU(Generic[K, V]):
         value = compute()  # deterministic, so two threads computing the same key agree
         with self._lock:
             self._data[key] = value
-            while len(self._data) > self._size:
-                self._data.popitem(last=False)
+            self._trim()
         return value
+
+    def resize(self, size: int) -> None:
+        """Keep up to `size` entries from now on; growing keeps every entry (a harness warms up after)."""
+        with self._lock:
+            self._size = size
+            self._trim()
+
+    def _trim(self) -> None:
+        while len(self._data) > self._size:
+            self._data.popitem(last=False)
 
 
 def _shown_email(email: str) -> str:
@@ -404,6 +413,15 @@ class CursorModel:
     def members_between(self, lo: date, hi: date) -> list[CursorMember]:
         """Members holding a seat on at least one day of [lo, hi], by number."""
         return [m for m in self.members if m.overlaps(lo, hi)]
+
+    def cache_days(self, days: int) -> None:
+        """Keep up to `days` day blocks (with their final rows' rendered text) in memory from now on.
+
+        A harness that reads a whole range twice (the benchmark warms its range up, then measures) raises
+        this above the range's length, so every final day is then served from stored text, as a vendor
+        serves stored data. Below a window's 31 days, paging a window would rebuild its days.
+        """
+        self._days.resize(days)
 
     def has_data(self, day: date) -> bool:
         """Whether the simulated vendor has history for `day` (the organisation's range)."""

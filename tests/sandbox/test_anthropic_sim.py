@@ -22,6 +22,7 @@ from sandbox import Organisation, SimClock, SimServer
 from sandbox.app import Request
 from sandbox.registry import load_apps
 from sandbox.vendors.anthropic import AnthropicApp, admin_key_for, build_anthropic
+from sandbox.vendors.anthropic_render import cc_record_text
 from sandbox.vendors.anthropic_truth import (
     ESTIMATE_TOLERANCE,
     billed_total_by_day,
@@ -404,6 +405,44 @@ def test_options_can_be_changed_by_another_process(org: Organisation) -> None:
         assert {r["customer_type"] for r in after} == {"api", "subscription"}
         bad = requests.post(srv.url + "/_sandbox/anthropic/config", json={"no_such_option": 1}, timeout=T)
         assert bad.status_code == 400
+
+
+def test_a_final_day_is_served_from_its_stored_text_byte_for_byte(org: Organisation) -> None:
+    """The records' text is kept per book once rendered: same bytes as rendering them, any paging."""
+    app = build_anthropic(org, SimClock(NOW))
+    headers = {"x-api-key": app.admin_key, "anthropic-version": VERSION}
+    day = busiest_day(org)
+
+    def serve(**params: Any) -> bytes:
+        query = {k: [str(v)] for k, v in params.items()}
+        resp = app.dispatch(Request("GET", CC, query, headers))
+        assert resp.status == 200
+        return resp.render()
+
+    first_page = json.loads(serve(starting_at=day.isoformat(), limit=7))  # stores the first 7 texts only
+    book = app.days.book(day)
+    (texts,) = book.texts.values()
+    assert texts[:7] == [json.dumps(r, separators=(",", ":")) for r in first_page["data"]]
+    assert set(texts[7:]) == {None}
+    date_q, org_q = json.dumps(stamp(day)), json.dumps(org.organization_id)
+    rendered = ",".join(cc_record_text(r, date_q, org_q, True) for r in book.records)
+    expected = f'{{"data":[{rendered}],"has_more":false,"next_page":null}}'.encode()
+    assert serve(starting_at=day.isoformat(), limit=1000) == expected  # the rest is rendered and stored
+    assert None not in texts
+    assert serve(starting_at=day.isoformat(), limit=1000) == expected  # from stored text only
+    paged = serve(starting_at=day.isoformat(), limit=7, page=first_page["next_page"])
+    assert json.loads(paged)["data"] == json.loads(expected)["data"][7:14]
+
+
+def test_raising_cache_days_keeps_the_generated_books(org: Organisation) -> None:
+    """A harness raises ``cache_days`` before warming a range up; it must not discard the books."""
+    app = build_anthropic(org, SimClock(NOW))
+    day = busiest_day(org)
+    book = app.days.book(day)
+    app.configure(cache_days=400)
+    assert app.days.book(day) is book
+    app.configure(omit_subscription_users=False)  # other data: new books
+    assert app.days.book(day) is not book
 
 
 # --------------------------------------------------------------------------- cost report

@@ -20,7 +20,7 @@ from sandbox import Organisation, SimClock, SimServer
 from sandbox.app import Request
 from sandbox.vendors.cursor import CursorApp, build, default_api_key
 from sandbox.vendors.cursor_events import day_events
-from sandbox.vendors.cursor_model import DAILY_INT_FIELDS, DAILY_STR_FIELDS, cursor_model, day_ms
+from sandbox.vendors.cursor_model import DAILY_INT_FIELDS, DAILY_STR_FIELDS, CursorModel, cursor_model, day_ms
 from sandbox.vendors.cursor_truth import (
     event_key,
     expected_daily_usage,
@@ -676,3 +676,20 @@ def test_a_year_through_the_paginated_endpoint_serves_every_expected_row() -> No
         rows += resp.render().count(b'"userId"')
         day = last + timedelta(days=1)
     assert rows == len(expected_daily_usage(org, org.start, end))
+
+
+def test_cache_days_is_a_runtime_option_that_keeps_the_cached_days(org: Organisation) -> None:
+    """A harness raises `cache_days` before warming a range up; resizing must not drop what is cached."""
+    with serve(org) as (srv, http):
+        app = srv.app
+        assert isinstance(app, CursorApp)
+        try:
+            day = END - timedelta(days=10)
+            block = app.model.day(day)
+            changed = http.post(srv.url + "/_sandbox/cursor/config", json={"cache_days": 400}, timeout=T)
+            assert changed.status_code == 200 and changed.json()["cache_days"] == 400
+            assert app.model.day(day) is block
+            bad = http.post(srv.url + "/_sandbox/cursor/config", json={"cache_days": 0}, timeout=T)
+            assert bad.status_code == 400
+        finally:
+            app.configure(cache_days=CursorModel.DAY_CACHE)  # the model is shared by the module's tests
