@@ -62,13 +62,13 @@ def ingest_claude() -> None:
     def claude_code(windows: dict) -> dict:
         from ai_usage import pipeline, settings
         from ai_usage.hooks.anthropic import AnthropicAdminHook
-        from ai_usage.sources import anthropic
+        from ai_usage.sources import claude_code_fast
 
         w, hook = pipeline.Window.from_dict(windows["claude_code"]), AnthropicAdminHook()
         return pipeline.run_stream(pipeline.Stream(
             source="anthropic", endpoint="claude_code", table="raw.claude_code_usage",
             pages=lambda: (page for day in w.days for page in hook.claude_code_pages(day)),
-            parse=lambda page: anthropic.parse_claude_code(page.payload, page=page.n, day=page.day),
+            parse=claude_code_fast.parse_claude_code_page,
             dates=w.days, archive_day=w.start, counters=hook, interval=w,
             lateness_days=settings.lookback_days("claude_code"),
         ))

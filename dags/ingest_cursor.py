@@ -60,13 +60,13 @@ def ingest_cursor() -> None:
     def daily_usage(window: dict) -> dict:
         from ai_usage import pipeline, settings
         from ai_usage.hooks.cursor import CursorAdminHook
-        from ai_usage.sources import cursor
+        from ai_usage.sources import cursor_fast
 
         w, hook = pipeline.Window.from_dict(window), CursorAdminHook()
         return pipeline.run_stream(pipeline.Stream(
             source="cursor", endpoint="daily_usage", table="raw.cursor_daily_usage",
             pages=lambda: hook.daily_usage_pages(w.start, w.end),
-            parse=lambda page: cursor.parse_daily_usage(page.payload, page=page.n),
+            parse=cursor_fast.parse_daily_usage_page,
             dates=w.days, archive_day=w.start, counters=hook, interval=w,
             lateness_days=settings.lookback_days("cursor"),
         ))

@@ -5,7 +5,8 @@ function of `ai_usage.sources`), which table and which date partitions it replac
 The loop then, page by page, so memory stays flat however long the range:
 
 1. archives the response verbatim with its request (`RawArchive`), before anything parses it;
-2. parses it into rows and `Rejected` records;
+2. parses it into rows (dicts, or `Columns` batches from a parser's typed fast path) and `Rejected`
+   records; the next pages are fetched and archived in a background thread meanwhile;
 3. streams the rows into `Warehouse.replace_partitions` — one atomic replacement of every partition of the
    window, so a failure anywhere (HTTP, parsing, loading) leaves the old partitions exactly as they were;
 4. after the load commits, writes the rejected records to `ops.quarantine`, one row per day fetched to
@@ -16,17 +17,22 @@ The loop then, page by page, so memory stays flat however long the range:
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import json
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Protocol
 
+from ai_usage.columns import Columns
 from ai_usage.exceptions import ConfigurationError
 from ai_usage.hooks.pages import ApiPage
+from ai_usage.prefetch import prefetched
 from ai_usage.sources.common import Rejected
 
 log = logging.getLogger(__name__)
@@ -146,7 +152,7 @@ class Stream:
     endpoint: str                                  # logical endpoint, e.g. 'daily_usage' (archive folder)
     table: str                                     # e.g. 'raw.cursor_daily_usage'
     pages: Callable[[], Iterable[ApiPage]]         # called once, lazily: fetching starts inside the load
-    parse: Callable[[ApiPage], Iterable[dict[str, Any] | Rejected]]
+    parse: Callable[[ApiPage], Iterable[dict[str, Any] | Columns | Rejected]]
     dates: Sequence[date] | None                   # partitions replaced; None = the whole table
     archive_day: date                              # archive folder day for pages not about one day
     counters: Counters | None = None               # the hook, for api_calls / retries
@@ -180,6 +186,23 @@ def _json_default(value: Any) -> Any:
     return str(value)
 
 
+@contextlib.contextmanager
+def gc_paused() -> Iterator[None]:
+    """The cyclic garbage collector off while pages are parsed and staged.
+
+    Parsing allocates millions of small acyclic objects (rows, tuples, dates) that reference counting
+    frees; each allocation burst would otherwise trigger collections that walk the whole heap of an
+    Airflow worker (measured: a third of the parsing time). Collection resumes as before afterwards.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def quarantine_row(rejected: Rejected, *, stream: Stream, run: RunInfo, now: datetime) -> dict[str, Any]:
     return {
         "quarantined_date": now.date(),
@@ -206,18 +229,42 @@ def ingest(stream: Stream, *, run: RunInfo, warehouse: Any, archive: Any, now: d
     per_day: dict[date, int] = {}
     lineage = {"_ingested_at": started, "_run_id": run.run_id}
 
-    def row_pages() -> Iterator[list[dict[str, Any]]]:
+    def archived(page: ApiPage) -> None:
+        archive.put(
+            stream.source, stream.endpoint, page.day or stream.archive_day, run.run_id, page.n,
+            page.request, page.text, status=page.status, response_headers=page.headers,
+        )
+
+    def accept(batch: Columns) -> Columns:
+        """A parser's column batch: rows outside the window dropped, days counted, lineage added."""
+        if pfield is not None:
+            days = batch.data.get(pfield) or [None] * batch.n
+            counts = Counter(days)
+            if allowed is not None and not counts.keys() <= allowed:
+                keep = [i for i, day in enumerate(days) if day in allowed]
+                result.rows_outside_window += batch.n - len(keep)
+                batch = batch.take(keep)
+                counts = Counter(batch.data.get(pfield) or [None] * batch.n)
+            for day, n in counts.items():
+                per_day[day] = per_day.get(day, 0) + n
+        return batch.with_constants(lineage)
+
+    def row_pages() -> Iterator[list[dict[str, Any]] | Columns]:
         last_report = time.monotonic()
-        for page in stream.pages():
+        # The next pages are fetched and archived in a background thread while this one is parsed and
+        # staged; a page is archived before it is parsed, and errors surface in order.
+        for page in prefetched(stream.pages(), archived):
             result.pages += 1
-            archive.put(
-                stream.source, stream.endpoint, page.day or stream.archive_day, run.run_id, page.n,
-                page.request, page.text, status=page.status, response_headers=page.headers,
-            )
             out: list[dict[str, Any]] = []
             for item in stream.parse(page):
                 if isinstance(item, Rejected):
                     quarantined.append(quarantine_row(item, stream=stream, run=run, now=started))
+                    continue
+                if isinstance(item, Columns):
+                    batch = accept(item)
+                    result.rows_loaded += batch.n
+                    if batch.n:
+                        yield batch
                     continue
                 if pfield is not None:
                     day = item.get(pfield)
@@ -241,7 +288,8 @@ def ingest(stream: Stream, *, run: RunInfo, warehouse: Any, archive: Any, now: d
 
     status, error = "failed", None
     try:
-        warehouse.replace_partitions(stream.table, row_pages(), stream.dates)
+        with gc_paused():
+            warehouse.replace_partitions(stream.table, row_pages(), stream.dates)
         status = "success"
     except Exception as exc:
         error = f"{type(exc).__name__}: {exc}"[:2000]

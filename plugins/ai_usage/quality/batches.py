@@ -19,6 +19,7 @@ from typing import Any
 from sqlglot import exp
 
 from ai_usage.quality.suites import KEY_COLUMN, Suite
+from ai_usage.warehouse import arrow
 
 COUNT_LOOKBACK_DAYS = 7   # the "previous day" of a day is the nearest earlier day with rows within this
 MIN_COMPARED_ROWS = 20    # below this many rows on the day compared with, a ratio is noise: not compared
@@ -89,6 +90,8 @@ def to_frame(rows: list[dict[str, Any]], columns: Sequence[str], key: Sequence[s
     """The rows as a DataFrame plus the key column (the key as JSON text, so NULL parts compare equal)."""
     import pandas as pd
 
+    arrow.pandas_ready()  # GX hands these frames to pandas, which may hand them to pyarrow
+
     frame = pd.DataFrame.from_records(rows, columns=list(columns))
     frame[KEY_COLUMN] = [json.dumps([r.get(k) for k in key], default=str) for r in rows]
     return frame
@@ -99,6 +102,8 @@ def daily_counts(rows: list[dict[str, Any]], window: tuple[date, date], *, weekl
     has fewer than MIN_COMPARED_ROWS rows). The day compared with is the same weekday a week earlier
     (`weekly`), else the nearest earlier day with rows within a week."""
     import pandas as pd
+
+    arrow.pandas_ready()
 
     by_day = {r["day"]: int(r["row_count"]) for r in rows}
     out = []

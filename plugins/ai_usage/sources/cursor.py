@@ -131,9 +131,8 @@ def parse_members(payload: Any, *, snapshot_date: date, page: int = 1, ref_prefi
 # --------------------------------------------------------------------------- /teams/daily-usage-data
 
 
-def _usage_date(rec: Mapping[str, Any]) -> date:
-    day = rec.get("day")
-    stamp = rec.get("date")
+def usage_date(day: Any, stamp: Any) -> date:
+    """The UTC day of a daily record from its `day` text and/or its `date` epoch ms (they must agree)."""
     from_day = parse_day(day, "day") if day is not None else None
     from_date = _utc_ms(stamp, "date").date() if stamp is not None else None
     if from_day is None and from_date is None:
@@ -159,7 +158,7 @@ def parse_daily_usage(payload: Any, *, page: int = 1, ref_prefix: str = DAILY_US
         try:
             rec = as_record(item)
             row: dict[str, Any] = {
-                "usage_date": _usage_date(rec),
+                "usage_date": usage_date(rec.get("day"), rec.get("date")),
                 "email": norm_email(rec.get("email"), "email"),
                 "user_id": to_id(rec.get("userId"), "userId"),
                 "is_active": to_bool(rec.get("isActive"), "isActive"),

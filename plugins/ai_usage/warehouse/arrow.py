@@ -18,8 +18,11 @@ an int read as an epoch DATE), which is why every column's types are checked bef
 from __future__ import annotations
 
 import bisect
+import functools
+import importlib.abc
 import itertools
 import json
+import sys
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import replace
 from datetime import date, datetime, time
@@ -29,6 +32,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ai_usage.columns import Columns, RecordLists, Repeated
 from ai_usage.exceptions import ContractError
 from ai_usage.warehouse.base import Row, Rows
 from ai_usage.warehouse.contracts import Column, TableContract
@@ -56,6 +60,42 @@ _EXACT: dict[str, frozenset[type]] = {
     "TIME": frozenset({time}),
     "BYTES": frozenset({bytes, bytearray}),
 }
+
+
+def _skip_pandas_probe() -> None:
+    """Let pyarrow's once-per-process "is pandas there?" probe find it absent, if it is not loaded yet.
+
+    pyarrow's first conversion of a Python sequence imports pandas only to ask whether the sequence is a
+    pandas object: 2-3 s and ~60 MiB in every ingest task, which never uses pandas. With the probe done
+    while ``import pandas`` is blocked, pyarrow converts plain sequences as before and skips that import;
+    `pandas_ready` turns its pandas support back on for code that does use pandas.
+    """
+    if "pandas" in sys.modules:
+        return
+    blocker = _NoPandas()
+    sys.meta_path.insert(0, blocker)
+    try:
+        pa.array([0], type=pa.int8())
+    finally:
+        sys.meta_path.remove(blocker)
+
+
+class _NoPandas(importlib.abc.MetaPathFinder):
+    """An import finder that refuses pandas (and only pandas), for `_skip_pandas_probe`."""
+
+    def find_spec(self, fullname: str, path: Any, target: Any = None) -> None:
+        if fullname == "pandas" or fullname.startswith("pandas."):
+            raise ImportError(f"{fullname} is not imported during pyarrow's probe")
+        return None
+
+
+def pandas_ready() -> None:
+    """After `_skip_pandas_probe`, make pyarrow see pandas again (call once pandas is imported)."""
+    if "pandas" in sys.modules:
+        pa.lib._pandas_api.pd  # noqa: B018  # a pandas-requiring lookup re-runs pyarrow's import of pandas
+
+
+_skip_pandas_probe()
 
 
 def decimal_digits(col: Column) -> tuple[int, int]:
@@ -86,10 +126,26 @@ def arrow_schema(contract: TableContract) -> pa.Schema:
     return pa.schema([pa.field(c.name, arrow_type(c)) for c in contract.columns])
 
 
-def iter_pages(rows: Rows, page_rows: int = PAGE_ROWS) -> Iterator[list[Row]]:
-    """Regroup rows, or pages of rows, into pages of about `page_rows` (bulk inserts; flat memory)."""
+def iter_pages(rows: Rows, page_rows: int = PAGE_ROWS) -> Iterator[list[Row] | Columns]:
+    """Regroup rows, pages of rows or `Columns` batches into pages of about `page_rows` (bulk inserts; flat
+    memory). Column batches stay columns (small ones are joined); rows stay rows."""
     buf: list[Row] = []
+    parts: list[Columns] = []
+    size = 0
     for item in rows:
+        if isinstance(item, Columns):
+            if buf:
+                yield buf
+                buf = []
+            parts.append(item)
+            size += item.n
+            if size >= page_rows:
+                yield Columns.concat(parts)
+                parts, size = [], 0
+            continue
+        if parts:
+            yield Columns.concat(parts)
+            parts, size = [], 0
         if isinstance(item, Mapping):
             buf.append(item)
         elif isinstance(item, Sequence) and not isinstance(item, str | bytes):
@@ -99,16 +155,20 @@ def iter_pages(rows: Rows, page_rows: int = PAGE_ROWS) -> Iterator[list[Row]]:
         if len(buf) >= page_rows:
             yield buf
             buf = []
+    if parts:
+        yield Columns.concat(parts)
     if buf:
         yield buf
 
 
-def page_to_table(contract: TableContract, page: Sequence[Row], *, first_row: int = 1) -> pa.Table:
+def page_to_table(contract: TableContract, page: Sequence[Row] | Columns, *, first_row: int = 1) -> pa.Table:
     """Check one page against the contract and return it as an Arrow table of the contract's schema.
 
     Raises ContractError on the first bad value; `first_row` numbers the page's first row in messages.
     """
     table = contract.qualified_name
+    if isinstance(page, Columns):
+        return _columns_to_table(contract, page, first_row)
     if not all(type(r) is dict for r in page):
         for i, r in enumerate(page):
             if not isinstance(r, Mapping):
@@ -139,6 +199,47 @@ def check_partitions(
 
 
 # --------------------------------------------------------------------------- internals
+
+
+def _columns_to_table(contract: TableContract, page: Columns, first_row: int) -> pa.Table:
+    """`page_to_table` for a column batch: the same checks, one column at a time, no row dicts."""
+    table = contract.qualified_name
+    unknown = set(page.data) - set(contract.column_names)
+    if unknown:
+        raise ContractError(f"{table}: unknown column(s) {sorted(unknown)}; the contract has {contract.column_names}")
+    arrays = []
+    for col in contract.columns:
+        values = page.data.get(col.name)
+        where = _Where(table, col.name, first_row)
+        if isinstance(values, RecordLists):
+            arrays.append(_build_record_lists(values, col, where))
+        elif isinstance(values, Repeated) and values.n:
+            arrays.append(pa.repeat(_build([values.value], col, where)[0], values.n))
+        else:
+            arrays.append(_build(values if values is not None else [None] * page.n, col, where))
+    return pa.Table.from_arrays(arrays, schema=arrow_schema(contract))
+
+
+def _build_record_lists(values: RecordLists, col: Column, where: _Where) -> pa.Array:
+    """A REPEATED RECORD column from flat field lists and offsets (no dict per record)."""
+    if not (col.repeated and col.type == "RECORD"):
+        raise ContractError(f"{where.at(0)}: nested records given for a {col.mode} {col.type} column")
+    unknown = set(values.fields) - {f.name for f in col.fields}
+    if unknown:
+        raise ContractError(f"{where.at(0)}: unknown field(s) {sorted(unknown)} in {col.name}")
+    offsets = values.offsets
+    size = offsets[-1]
+    row_of = functools.partial(_row_of_flat, offsets)
+    children = [
+        _build(values.fields.get(f.name) or [None] * size, f, where.nested(f"{where.path}[].{f.name}", row_of))
+        for f in col.fields
+    ]
+    struct = pa.StructArray.from_arrays(children, fields=list(arrow_type(col, element=True)))
+    return pa.ListArray.from_arrays(pa.array(offsets, type=pa.int32()), struct)
+
+
+def _row_of_flat(offsets: Sequence[int], k: int) -> int:
+    return bisect.bisect_right(offsets, k) - 1
 
 
 class _Where:

@@ -1,0 +1,114 @@
+"""Shared pieces of the parsers' typed fast paths.
+
+A fast path decodes a page's record list straight into msgspec Structs whose field types are the usual
+shape of the vendor's records (strict: a string where a number belongs, a fraction in a counter, a
+missing required field all fail the decode), then builds `ai_usage.columns.Columns` with column-wide
+checks. It either vouches for the *whole* page or raises `Fallback`, and the parser then runs its
+careful, record-by-record path on the same page, which decides what is loaded, coerced or quarantined.
+So the fast path never has to handle a hostile record; it only has to produce exactly what the careful
+path would for a clean page (tests/test_sources_fast.py checks that on mutated records).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from datetime import date
+from typing import Annotated, Any, Protocol, TypeVar
+
+import msgspec
+
+from ai_usage.sources.common import INT64_MAX, BadValue, norm_email, parse_day
+
+T = TypeVar("T")
+# A counter as the contracts store it (`to_count`): a JSON integer in [0, INT64_MAX], checked by the decoder.
+Count = Annotated[int, msgspec.Meta(ge=0, le=INT64_MAX)]
+
+
+class Fallback(Exception):
+    """The fast path cannot vouch for this page: parse it record by record instead."""
+
+
+class JsonPage(Protocol):
+    """What the page parsers read off an API page (`ai_usage.hooks.pages.ApiPage`)."""
+
+    n: int
+    day: date | None
+    members: Mapping[str, msgspec.Raw] | None
+
+    @property
+    def payload(self) -> Any: ...
+
+
+def decode_records(page: JsonPage, key: str, decoder: msgspec.json.Decoder[list[T]]) -> list[T]:
+    """`page.members[key]` decoded with a typed decoder; Fallback when absent or not of the usual shape."""
+    members = page.members
+    raw = members.get(key) if members is not None else None
+    if raw is None:
+        raise Fallback(f"no {key!r} member")
+    try:
+        return decoder.decode(raw)
+    except msgspec.ValidationError as exc:
+        raise Fallback(str(exc)) from None
+
+
+def transpose(records: Sequence[Any], width: int) -> list[tuple[Any, ...]]:
+    """Struct records -> one tuple per field (in field order); `width` fields when there are no records."""
+    if not records:
+        return [()] * width
+    return list(zip(*map(msgspec.structs.astuple, records), strict=True))
+
+
+class Memo:
+    """A careful coercion applied once per distinct value (e-mails, days and models repeat all page long).
+
+    Any `BadValue` of the careful function becomes `Fallback`: the record-by-record path will reject the
+    record with the careful path's own reason.
+    """
+
+    def __init__(self, convert: Callable[[Any], Any]) -> None:
+        self._convert = convert
+        self._seen: dict[Hashable, Any] = {}
+
+    def __call__(self, value: Hashable) -> Any:
+        try:
+            return self._seen[value]
+        except KeyError:
+            pass
+        try:
+            out = self._convert(value)
+        except BadValue as exc:
+            raise Fallback(str(exc)) from None
+        self._seen[value] = out
+        return out
+
+    def column(self, values: Iterable[Hashable]) -> list[Any]:
+        seen, convert = self._seen, self.__call__
+        return [seen[v] if v in seen else convert(v) for v in values]
+
+
+def email_memo() -> Memo:
+    """Required e-mails, trimmed and lowercased (`norm_email`)."""
+    return Memo(lambda v: norm_email(v, "email"))
+
+
+def day_memo() -> Memo:
+    """``YYYY-MM-DD`` or RFC 3339 texts -> UTC days (`parse_day`)."""
+    return Memo(lambda v: parse_day(v, "date"))
+
+
+def texts(values: Sequence[str | None]) -> list[str | None]:
+    """`to_str` on a column of strings: blank or missing -> None, anything else verbatim."""
+    return [v if v is not None and v.strip() else None for v in values]
+
+
+def required_texts(values: Sequence[str | None]) -> Sequence[str]:
+    """A required string column (`to_str(..., required=True)`): Fallback when one is blank or missing."""
+    if None in values or not all(v.strip() for v in values):  # type: ignore[union-attr]
+        raise Fallback("a required text is blank or missing")
+    return values  # type: ignore[return-value]
+
+
+def unique(keys: Iterable[Hashable], n: int) -> None:
+    """Fallback when a key repeats (the careful path quarantines the later record, naming the first)."""
+    if len(set(keys)) != n:
+        raise Fallback("duplicate key")
