@@ -8,9 +8,10 @@ by `anthropic.parse_claude_code`, which decides what is quarantined (see `ai_usa
 
 from __future__ import annotations
 
-from datetime import date
+import functools
+import itertools
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated
 
 import msgspec
 
@@ -78,6 +79,8 @@ class _Record(msgspec.Struct, gc=False):
 
 
 _DECODER = msgspec.json.Decoder(list[_Record])
+_WIDTH = len(_Record.__struct_fields__)
+_ACTOR_TYPES = frozenset({"user_actor", "api_actor"})
 _NO_CORE = _Core()
 _NO_LINES = _Lines()
 _NO_COUNTS = _Counts()
@@ -94,108 +97,94 @@ def parse_claude_code_page(page: fast.JsonPage, *, ref_prefix: str = CLAUDE_CODE
         yield from parse_claude_code(page.payload, page=page.n, day=page.day, ref_prefix=ref_prefix)
 
 
-def _text(value: str | None) -> str | None:
-    return value if value is not None and value.strip() else None
-
-
-def _required(value: str | None) -> str:
-    if value is None or not value.strip():
-        raise fast.Fallback("a required text is blank or missing")
-    return value
-
-
 def claude_code_columns(page: fast.JsonPage) -> Columns:
-    """The page's rows as columns, exactly as `parse_claude_code` would build them; `Fallback` otherwise."""
+    """The page's rows as columns, exactly as `parse_claude_code` would build them; `Fallback` otherwise.
+
+    Column-wise: each field is read off every record (or nested entry) in one comprehension, and the
+    careful coercions run once per distinct value.
+    """
     records = fast.decode_records(page, "data", _DECODER)
-    day_of, email_of = fast.day_memo(), fast.email_memo()
-    want: date | None = page.day
-    row_names = ("usage_date", "actor_type", "actor_id", "terminal_type", "customer_type", "subscription_type",
-                 "organization_id", "num_sessions", "lines_added", "lines_removed", "commits_by_claude_code",
-                 "pull_requests_by_claude_code", "estimated_cost_usd")
-    tool_names = ("tool", "accepted", "rejected")
-    model_names = ("model", "input_tokens", "output_tokens", "cache_read_tokens", "cache_creation_tokens",
-                   "estimated_cost_usd", "estimated_cost_currency", "estimated_cost_amount_raw")
-    rows: tuple[list[Any], ...] = tuple([] for _ in row_names)
-    tools: tuple[list[Any], ...] = tuple([] for _ in tool_names)
-    models: tuple[list[Any], ...] = tuple([] for _ in model_names)
-    # Bound appends: the loop runs once per record and per nested entry (~100k records a year).
-    (r_date, r_type, r_actor, r_terminal, r_customer, r_subscription, r_org, r_sessions, r_added, r_removed,
-     r_commits, r_prs, r_usd) = (col.append for col in rows)
-    t_tool, t_accepted, t_rejected = (col.append for col in tools)
-    m_model, m_input, m_output, m_read, m_creation, m_usd, m_currency, m_raw = (col.append for col in models)
-    tool_offsets, model_offsets = [0], [0]
-    keys: set[tuple[Any, ...]] = set()
-    for r in records:
-        actor = r.actor
-        if actor.type == "user_actor":
-            actor_id = email_of(actor.email_address)
-        elif actor.type == "api_actor":
-            actor_id = _required(actor.api_key_name)
-        else:
-            raise fast.Fallback(f"actor type {actor.type!r}")
-        usage_date = day_of(r.date)
-        if want is not None and usage_date != want:
-            raise fast.Fallback("a record of another day")
-        terminal = _text(r.terminal_type) or UNKNOWN_TERMINAL
-        customer = _required(r.customer_type)
-        key = (usage_date, actor.type, actor_id, terminal, customer)
-        if key in keys:
-            raise fast.Fallback("duplicate key")
-        keys.add(key)
-        core = r.core_metrics or _NO_CORE
-        lines = core.lines_of_code or _NO_LINES
-        r_date(usage_date)
-        r_type(actor.type)
-        r_actor(actor_id)
-        r_terminal(terminal)
-        r_customer(customer)
-        r_subscription(_text(r.subscription_type))
-        r_org(_text(r.organization_id))
-        r_sessions(core.num_sessions)
-        r_added(lines.added)
-        r_removed(lines.removed)
-        r_commits(core.commits_by_claude_code)
-        r_prs(core.pull_requests_by_claude_code)
-        actions = r.tool_actions
-        if actions:
-            for tool in sorted(actions):
-                counts = actions[tool] or _NO_COUNTS
-                t_tool(tool)
-                t_accepted(counts.accepted)
-                t_rejected(counts.rejected)
-        tool_offsets.append(len(tools[0]))
-        usd_cents: int | None = None
-        for m in r.model_breakdown or ():
-            tokens = m.tokens or _NO_TOKENS
-            cost = m.estimated_cost or _NO_COST
-            amount = cost.amount
-            currency = _text(cost.currency)
-            if amount is not None and currency is not None and currency.strip().upper() == "USD":
-                m_usd(_usd(amount))
-                usd_cents = amount + (usd_cents or 0)
-            else:
-                m_usd(None)
-            m_model(_required(m.model))
-            m_input(tokens.input)
-            m_output(tokens.output)
-            m_read(tokens.cache_read)
-            m_creation(tokens.cache_creation)
-            m_currency(currency)
-            m_raw(None if amount is None else str(amount))
-        model_offsets.append(len(models[0]))
-        # The exact sum of the USD estimates: integer cents add up exactly, converted once.
-        r_usd(None if usd_cents is None else _usd(usd_cents))
+    n = len(records)
+    dates, actors, customers, terminals, subscriptions, orgs, cores, actions, breakdowns = fast.transpose(
+        records, _WIDTH)
+    actor_types = [a.type for a in actors]
+    if not set(actor_types) <= _ACTOR_TYPES:
+        raise fast.Fallback("an actor type other than user_actor / api_actor")
+    email_of = fast.email_memo()
+    fast.required_texts([a.api_key_name for a in actors if a.type == "api_actor"])
+    actor_ids = [email_of(a.email_address) if a.type == "user_actor" else a.api_key_name for a in actors]
+    usage_dates = fast.day_memo().column(dates)
+    if n and page.day is not None and set(usage_dates) != {page.day}:
+        raise fast.Fallback("a record of another day")
+    terminals = [t if t is not None and t.strip() else UNKNOWN_TERMINAL for t in terminals]
+    customers = fast.required_texts(customers)
+    fast.unique(zip(usage_dates, actor_types, actor_ids, terminals, customers, strict=True), n)
+    cores = [c or _NO_CORE for c in cores]
+    lines = [c.lines_of_code or _NO_LINES for c in cores]
+
+    tool_items = [sorted(a.items()) if a else () for a in actions]
+    tools = list(itertools.chain.from_iterable(tool_items))
+    counts = [c or _NO_COUNTS for _, c in tools]
+
+    entries = [b or () for b in breakdowns]
+    flat = list(itertools.chain.from_iterable(entries))
+    model_offsets = [0, *itertools.accumulate(map(len, entries))]
+    tokens = [m.tokens or _NO_TOKENS for m in flat]
+    costs = [m.estimated_cost or _NO_COST for m in flat]
+    amounts = [c.amount for c in costs]
+    currencies = fast.texts([c.currency for c in costs])
+    is_usd = {c: c is not None and c.strip().upper() == "USD" for c in set(currencies)}
+    usd_cents = [a if a is not None and is_usd[c] else None for a, c in zip(amounts, currencies, strict=True)]
+
     return Columns({
-        **dict(zip(row_names, rows, strict=True)),
-        "tool_actions": RecordLists(tool_offsets, dict(zip(tool_names, tools, strict=True))),
-        "model_breakdown": RecordLists(model_offsets, dict(zip(model_names, models, strict=True))),
+        "usage_date": usage_dates,
+        "actor_type": actor_types,
+        "actor_id": actor_ids,
+        "terminal_type": terminals,
+        "customer_type": customers,
+        "subscription_type": fast.texts(subscriptions),
+        "organization_id": fast.texts(orgs),
+        "num_sessions": [c.num_sessions for c in cores],
+        "lines_added": [x.added for x in lines],
+        "lines_removed": [x.removed for x in lines],
+        "commits_by_claude_code": [c.commits_by_claude_code for c in cores],
+        "pull_requests_by_claude_code": [c.pull_requests_by_claude_code for c in cores],
+        "tool_actions": RecordLists([0, *itertools.accumulate(map(len, tool_items))], {
+            "tool": [t for t, _ in tools],
+            "accepted": [c.accepted for c in counts],
+            "rejected": [c.rejected for c in counts],
+        }),
+        "model_breakdown": RecordLists(model_offsets, {
+            "model": fast.required_texts([m.model for m in flat]),
+            "input_tokens": [t.input for t in tokens],
+            "output_tokens": [t.output for t in tokens],
+            "cache_read_tokens": [t.cache_read for t in tokens],
+            "cache_creation_tokens": [t.cache_creation for t in tokens],
+            "estimated_cost_usd": [None if c is None else _usd(c) for c in usd_cents],
+            "estimated_cost_currency": currencies,
+            "estimated_cost_amount_raw": [None if a is None else str(a) for a in amounts],
+        }),
+        "estimated_cost_usd": _row_sums(usd_cents, model_offsets),
     })
+
+
+def _row_sums(cents: list[int | None], offsets: list[int]) -> list[Decimal | None]:
+    """Each row's exact sum of its USD estimates (None when it has none): integer cents, converted once."""
+    if None not in cents:
+        totals = [0, *itertools.accumulate(cents)]  # type: ignore[arg-type]
+        return [_usd(totals[b] - totals[a]) if b > a else None for a, b in itertools.pairwise(offsets)]
+    out: list[Decimal | None] = []
+    for a, b in itertools.pairwise(offsets):
+        present = [c for c in cents[a:b] if c is not None]
+        out.append(_usd(sum(present)) if present else None)
+    return out
 
 
 # Integer cents below this have at most 27 digits: Decimal's 28-digit context shifts them exactly.
 _EXACT_CENTS = 10**27
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def _usd(cents: int) -> Decimal:
     """USD from integer cents, as `usd_from_cents` gives it (that function decides the rare huge values)."""
     if cents < _EXACT_CENTS:

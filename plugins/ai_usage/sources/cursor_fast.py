@@ -17,6 +17,7 @@ from ai_usage.sources import fast
 from ai_usage.sources.common import ParseResult, to_id
 from ai_usage.sources.cursor import DAILY_COUNTERS, DAILY_STRINGS, DAILY_USAGE, parse_daily_usage, usage_date
 
+
 class _Daily(msgspec.Struct, rename="camel", gc=False):
     """One record of /teams/daily-usage-data in its usual shape; unknown keys are ignored."""
 
@@ -73,7 +74,7 @@ def daily_usage_columns(page: fast.JsonPage) -> Columns:
     fields = fast.transpose(records, _WIDTH)
     email, uid, day, stamp, active = fields[:_FIRST_COUNTER]
     emails = fast.email_memo().column(email)
-    days = fast.Memo(lambda pair: usage_date(*pair)).column(zip(day, stamp, strict=True))
+    days = fast.Memo(lambda pair: usage_date(*pair)).column(list(zip(day, stamp, strict=True)))
     fast.unique(zip(days, emails, strict=True), len(records))
     data: dict[str, Any] = {
         "usage_date": days,

@@ -81,9 +81,16 @@ class Memo:
         self._seen[value] = out
         return out
 
-    def column(self, values: Iterable[Hashable]) -> list[Any]:
-        seen, convert = self._seen, self.__call__
-        return [seen[v] if v in seen else convert(v) for v in values]
+    def column(self, values: Sequence[Hashable]) -> Sequence[Any]:
+        """The converted column; `values` itself when converting changes none of its distinct values."""
+        unchanged = True
+        for value in set(values):
+            out = self(value)
+            unchanged = unchanged and out is value
+        if unchanged:
+            return values
+        seen = self._seen
+        return [seen[v] for v in values]
 
 
 def email_memo() -> Memo:
@@ -96,8 +103,10 @@ def day_memo() -> Memo:
     return Memo(lambda v: parse_day(v, "date"))
 
 
-def texts(values: Sequence[str | None]) -> list[str | None]:
+def texts(values: Sequence[str | None]) -> Sequence[str | None]:
     """`to_str` on a column of strings: blank or missing -> None, anything else verbatim."""
+    if not any(v is not None and not v.strip() for v in set(values)):
+        return values
     return [v if v is not None and v.strip() else None for v in values]
 
 
