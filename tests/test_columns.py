@@ -93,11 +93,13 @@ def test_a_batch_is_checked_like_rows() -> None:
         arrow.page_to_table(contract, lineage)
 
 
-def test_small_batches_are_joined_into_pages() -> None:
+def test_small_batches_are_joined_and_rows_are_regrouped(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(arrow, "BATCH_ROWS", 5)
     batch = Columns({"a": [1, 2, 3]})
-    pages = list(arrow.iter_pages([batch, batch, [{"a": 9}], batch], page_rows=5))
-    assert [type(p).__name__ for p in pages] == ["Columns", "list", "Columns"]
-    assert [len(p) for p in pages] == [6, 1, 3]
+    pages = list(arrow.iter_pages([[{"a": 7}], [{"a": 8}], batch, batch, batch, [{"a": 9}], batch], page_rows=5))
+    assert [type(p).__name__ for p in pages] == ["list", "Columns", "Columns", "list", "Columns"]
+    assert [len(p) for p in pages] == [2, 6, 3, 1, 3]
+    assert list(pages[1].rows()) == [{"a": 1}, {"a": 2}, {"a": 3}] * 2
 
 
 def test_converting_rows_does_not_import_pandas() -> None:

@@ -306,7 +306,8 @@ class RawArchive:
                                   response_headers=response_headers, archived_at=archived_at)
         self._store.write(key, encode_document(document))
         uri = self._store.uri(key)
-        log.info("Archived %s %s page %s (HTTP %s) to %s", source, endpoint, n, status, uri)
+        # DEBUG: a year of the Claude Code report is 365 pages; the pipeline logs where pages go and its progress.
+        log.debug("Archived %s %s page %s (HTTP %s) to %s", source, endpoint, n, status, uri)
         return uri
 
     def put_response(self, source: str, endpoint: str, day: date | datetime | str, run_id: str, n: int,

@@ -251,6 +251,8 @@ def ingest(stream: Stream, *, run: RunInfo, warehouse: Any, archive: Any, now: d
 
     def row_pages() -> Iterator[list[dict[str, Any]] | Columns]:
         last_report = time.monotonic()
+        log.info("%s → %s: archiving every response under %s", stream.endpoint, stream.table,
+                 archive.uri_for(stream.source, stream.endpoint, stream.archive_day, run.run_id, 1).rsplit("/", 2)[0])
         # The next pages are fetched and archived in a background thread while this one is parsed and
         # staged; a page is archived before it is parsed, and errors surface in order.
         for page in prefetched(stream.pages(), archived):

@@ -38,6 +38,9 @@ from ai_usage.warehouse.base import Row, Rows
 from ai_usage.warehouse.contracts import Column, TableContract
 
 PAGE_ROWS = 10_000
+# Column batches smaller than this are joined before conversion (a Claude Code day is a few hundred rows;
+# per-column overhead); larger ones are converted as they come.
+BATCH_ROWS = 2_000
 # Scale and precision used when a NUMERIC column declares none (BigQuery NUMERIC is (38, 9)); DuckDB
 # stores BIGNUMERIC in the same width, so an undeclared BIGNUMERIC takes the same digits.
 DEFAULT_PRECISION = 38
@@ -127,8 +130,11 @@ def arrow_schema(contract: TableContract) -> pa.Schema:
 
 
 def iter_pages(rows: Rows, page_rows: int = PAGE_ROWS) -> Iterator[list[Row] | Columns]:
-    """Regroup rows, pages of rows or `Columns` batches into pages of about `page_rows` (bulk inserts; flat
-    memory). Column batches stay columns (small ones are joined); rows stay rows."""
+    """Regroup rows or pages of rows into pages of about `page_rows` (bulk inserts; flat memory).
+
+    `Columns` batches are joined only up to `BATCH_ROWS`: they are converted to compact Arrow right away
+    rather than gathered as Python objects (the stage gathers the Arrow pages).
+    """
     buf: list[Row] = []
     parts: list[Columns] = []
     size = 0
@@ -139,7 +145,7 @@ def iter_pages(rows: Rows, page_rows: int = PAGE_ROWS) -> Iterator[list[Row] | C
                 buf = []
             parts.append(item)
             size += item.n
-            if size >= page_rows:
+            if size >= BATCH_ROWS:
                 yield Columns.concat(parts)
                 parts, size = [], 0
             continue

@@ -346,8 +346,8 @@ class DuckDBBackend(Warehouse):
     ) -> int:
         """Check and stage every page, then BEGIN; delete; insert; COMMIT. Any exception: ROLLBACK, re-raise.
 
-        Pages are validated as they arrive and staged (the first in memory, the rest as Parquet files
-        next to the warehouse) before the transaction starts: DuckDB keeps the Arrow buffers of
+        Pages are validated as they arrive and staged (as Arrow, in memory for a small write, else as Parquet
+        files next to the warehouse) before the transaction starts: DuckDB keeps the Arrow buffers of
         uncommitted appends alive until COMMIT, so inserting page by page inside the transaction would
         hold the whole write in memory (measured: ~190 MiB for 730k rows of 27 columns). The table is
         only touched once all rows are known to be good, in one short transaction.
@@ -361,6 +361,7 @@ class DuckDBBackend(Warehouse):
                 if key:
                     _check_key(contract, data, key, first_row=stage.rows + 1)
                 stage.add(data)
+            stage.finish()
             con = self._writable()  # opened only now: staging (the extraction) never holds the file
             with self._lean_bulk_insert(bool(stage.files)):
                 con.execute("BEGIN TRANSACTION")
@@ -483,39 +484,54 @@ class DuckDBBackend(Warehouse):
 
 
 class _Stage:
-    """Checked pages waiting for the transaction: the first in memory, all of them as Parquet once there are two."""
+    """Checked pages waiting for the transaction, as Arrow (compact, unlike the rows they came from).
+
+    Small pages are gathered into Parquet files of about `arrow.PAGE_ROWS` rows; a write that never
+    reaches that size stays in memory and is inserted from there.
+    """
 
     def __init__(self, parent: Path):
         self.parent = parent
         self.rows = 0
         self.memory: pa.Table | None = None
         self.files: list[Path] = []
+        self._pending: list[pa.Table] = []
+        self._pending_rows = 0
         self._dir: tempfile.TemporaryDirectory[str] | None = None
 
     def add(self, data: pa.Table) -> None:
         if data.num_rows == 0:
             return
         self.rows += data.num_rows
-        if self.memory is None and not self.files:
-            self.memory = data
-            return
-        if self.memory is not None:
-            self._spill(self.memory)
-            self.memory = None
-        self._spill(data)
+        self._pending.append(data)
+        self._pending_rows += data.num_rows
+        if self._pending_rows >= arrow.PAGE_ROWS:
+            self._spill()
 
-    def _spill(self, data: pa.Table) -> None:
+    def finish(self) -> None:
+        """After the last page: what is still pending goes to memory (no file yet) or to a last file."""
+        if not self._pending:
+            return
+        if self.files:
+            self._spill()
+        else:
+            self.memory = pa.concat_tables(self._pending)
+            self._pending, self._pending_rows = [], 0
+
+    def _spill(self) -> None:
         if self._dir is None:
             self._dir = tempfile.TemporaryDirectory(prefix=".ai_usage_staging_", dir=self.parent)
         path = Path(self._dir.name) / f"page_{len(self.files):06d}.parquet"
-        pq.write_table(data, path)
+        pq.write_table(pa.concat_tables(self._pending), path)
         self.files.append(path)
+        self._pending, self._pending_rows = [], 0
 
     def __enter__(self) -> _Stage:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.memory = None
+        self._pending = []
         if self._dir is not None:
             self._dir.cleanup()
 
