@@ -60,99 +60,42 @@ def ingest_claude() -> None:
 
     @task(outlets=[assets.CLAUDE_CODE_USAGE])
     def claude_code(windows: dict) -> dict:
-        from ai_usage import pipeline, settings
-        from ai_usage.hooks.anthropic import AnthropicAdminHook
-        from ai_usage.sources import claude_code_fast
+        from ai_usage import pipeline, streams
 
-        w, hook = pipeline.Window.from_dict(windows["claude_code"]), AnthropicAdminHook()
-        return pipeline.run_stream(pipeline.Stream(
-            source="anthropic", endpoint="claude_code", table="raw.claude_code_usage",
-            pages=lambda: (page for day in w.days for page in hook.claude_code_pages(day)),
-            parse=claude_code_fast.parse_claude_code_page,
-            dates=w.days, archive_day=w.start, counters=hook, interval=w,
-            lateness_days=settings.lookback_days("claude_code"),
-        ))
+        return pipeline.run_stream(streams.claude_code(pipeline.Window.from_dict(windows["claude_code"])))
 
     @task
     def workspaces() -> dict:
-        from ai_usage import pipeline
-        from ai_usage.hooks.anthropic import AnthropicAdminHook
-        from ai_usage.sources import anthropic
+        from ai_usage import pipeline, streams
 
-        hook, day = AnthropicAdminHook(), pipeline.snapshot_day()
-        return pipeline.run_stream(pipeline.Stream(
-            source="anthropic", endpoint="workspaces", table="raw.anthropic_workspaces",
-            pages=lambda: hook.list_pages("workspaces"),
-            parse=lambda page: anthropic.parse_workspaces(page.payload, snapshot_date=day, page=page.n),
-            dates=[day], archive_day=day, counters=hook,
-        ))
+        return pipeline.run_stream(streams.anthropic_listing("workspaces"))
 
     @task(outlets=[assets.ANTHROPIC_API_KEYS])
     def api_keys() -> dict:
-        from ai_usage import pipeline
-        from ai_usage.hooks.anthropic import AnthropicAdminHook
-        from ai_usage.sources import anthropic
+        from ai_usage import pipeline, streams
 
-        hook, day = AnthropicAdminHook(), pipeline.snapshot_day()
-        return pipeline.run_stream(pipeline.Stream(
-            source="anthropic", endpoint="api_keys", table="raw.anthropic_api_keys",
-            pages=lambda: hook.list_pages("api_keys"),
-            parse=lambda page: anthropic.parse_api_keys(page.payload, snapshot_date=day, page=page.n),
-            dates=[day], archive_day=day, counters=hook,
-        ))
+        return pipeline.run_stream(streams.anthropic_listing("api_keys"))
 
     @task
     def users() -> dict:
-        from ai_usage import pipeline
-        from ai_usage.hooks.anthropic import AnthropicAdminHook
-        from ai_usage.sources import anthropic
+        from ai_usage import pipeline, streams
 
-        hook, day = AnthropicAdminHook(), pipeline.snapshot_day()
-        return pipeline.run_stream(pipeline.Stream(
-            source="anthropic", endpoint="users", table="raw.anthropic_users",
-            pages=lambda: hook.list_pages("users"),
-            parse=lambda page: anthropic.parse_users(page.payload, snapshot_date=day, page=page.n),
-            dates=[day], archive_day=day, counters=hook,
-        ))
+        return pipeline.run_stream(streams.anthropic_listing("users"))
 
     @task(outlets=[assets.ANTHROPIC_COSTS])
     def cost_report(windows: dict) -> dict:
-        from ai_usage import pipeline, settings
-        from ai_usage.hooks.anthropic import AnthropicAdminHook
-        from ai_usage.sources import anthropic
-        from ai_usage.sources.platform import PlatformRules
+        from ai_usage import pipeline, streams
         from ai_usage.warehouse import get_warehouse
 
         with get_warehouse() as wh:  # the Sheet's developer-tooling marks and the workspace names
-            wh.ensure_tables(["ref.api_key_owners", "raw.anthropic_workspaces"])
-            tooling = [r["workspace"] for r in wh.run_sql_file("ref/select_developer_tooling_workspaces.sql")]
-            names = {r["workspace_id"]: r["name"] for r in wh.run_sql_file("raw/select_latest_workspace_names.sql")}
-        rules = PlatformRules.from_env(developer_tooling_workspaces=tooling)
-        workspace_names = {None: anthropic.DEFAULT_WORKSPACE_NAME, **names}
-        w, hook = pipeline.Window.from_dict(windows["costs"]), AnthropicAdminHook()
-        return pipeline.run_stream(pipeline.Stream(
-            source="anthropic", endpoint="cost_report", table="raw.anthropic_costs",
-            pages=lambda: hook.cost_report_pages(w.start, w.end),
-            parse=lambda page: anthropic.parse_cost_report(
-                page.payload, page=page.n, rules=rules, workspace_names=workspace_names),
-            dates=w.days, archive_day=w.start, counters=hook, interval=w,
-            lateness_days=settings.lookback_days("anthropic_costs"),
-        ))
+            stream = streams.anthropic_cost_report(pipeline.Window.from_dict(windows["costs"]), wh)
+        return pipeline.run_stream(stream)
 
     @task
     def messages_usage(windows: dict) -> dict:
-        from ai_usage import pipeline, settings
-        from ai_usage.hooks.anthropic import AnthropicAdminHook
-        from ai_usage.sources import anthropic
+        from ai_usage import pipeline, streams
 
-        w, hook = pipeline.Window.from_dict(windows["costs"]), AnthropicAdminHook()
-        return pipeline.run_stream(pipeline.Stream(
-            source="anthropic", endpoint="messages_usage", table="raw.anthropic_messages_usage",
-            pages=lambda: hook.messages_usage_pages(w.start, w.end),
-            parse=lambda page: anthropic.parse_messages_usage(page.payload, page=page.n),
-            dates=w.days, archive_day=w.start, counters=hook, interval=w,
-            lateness_days=settings.lookback_days("anthropic_costs"),
-        ))
+        return pipeline.run_stream(streams.anthropic_messages_usage(pipeline.Window.from_dict(windows["costs"])))
 
     @task(outlets=[assets.CLAUDE_CODE_USAGE, assets.ANTHROPIC_COSTS], trigger_rule="all_done")
     def csv_inbox() -> dict:

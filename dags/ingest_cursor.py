@@ -58,67 +58,31 @@ def ingest_cursor() -> None:
 
     @task(outlets=[assets.CURSOR_DAILY_USAGE])
     def daily_usage(window: dict) -> dict:
-        from ai_usage import pipeline, settings
-        from ai_usage.hooks.cursor import CursorAdminHook
-        from ai_usage.sources import cursor_fast
+        from ai_usage import pipeline, streams
 
-        w, hook = pipeline.Window.from_dict(window), CursorAdminHook()
-        return pipeline.run_stream(pipeline.Stream(
-            source="cursor", endpoint="daily_usage", table="raw.cursor_daily_usage",
-            pages=lambda: hook.daily_usage_pages(w.start, w.end),
-            parse=cursor_fast.parse_daily_usage_page,
-            dates=w.days, archive_day=w.start, counters=hook, interval=w,
-            lateness_days=settings.lookback_days("cursor"),
-        ))
+        return pipeline.run_stream(streams.cursor_daily_usage(pipeline.Window.from_dict(window)))
 
     @task(outlets=[assets.CURSOR_USAGE_EVENTS])
     def usage_events(window: dict) -> dict:
         from airflow.sdk.exceptions import AirflowSkipException
 
-        from ai_usage import pipeline, settings
-        from ai_usage.hooks.cursor import CursorAdminHook
-        from ai_usage.sources import cursor
+        from ai_usage import pipeline, settings, streams
 
         if not settings.cursor_usage_events():
             raise AirflowSkipException("AI_USAGE_CURSOR_USAGE_EVENTS=off: usage events are not loaded")
-        w, hook = pipeline.Window.from_dict(window), CursorAdminHook()
-        ordinals: dict = {}  # per-day counters of identical same-millisecond events (see the parser)
-        return pipeline.run_stream(pipeline.Stream(
-            source="cursor", endpoint="usage_events", table="raw.cursor_usage_events",
-            pages=lambda: hook.usage_events_pages(w.start, w.end),
-            parse=lambda page: cursor.parse_usage_events(
-                page.payload, page=page.n, ordinals=ordinals.setdefault(page.day, {})),
-            dates=w.days, archive_day=w.start, counters=hook, interval=w,
-            lateness_days=settings.lookback_days("cursor"),
-        ))
+        return pipeline.run_stream(streams.cursor_usage_events(pipeline.Window.from_dict(window)))
 
     @task(outlets=[assets.CURSOR_MEMBERS])
     def members() -> dict:
-        from ai_usage import pipeline
-        from ai_usage.hooks.cursor import CursorAdminHook
-        from ai_usage.sources import cursor
+        from ai_usage import pipeline, streams
 
-        hook, day = CursorAdminHook(), pipeline.snapshot_day()
-        return pipeline.run_stream(pipeline.Stream(
-            source="cursor", endpoint="members", table="raw.cursor_members",
-            pages=lambda: [hook.members()],
-            parse=lambda page: cursor.parse_members(page.payload, snapshot_date=day, page=page.n),
-            dates=[day], archive_day=day, counters=hook,
-        ))
+        return pipeline.run_stream(streams.cursor_members())
 
     @task(outlets=[assets.CURSOR_SPEND])
     def spend() -> dict:
-        from ai_usage import pipeline
-        from ai_usage.hooks.cursor import CursorAdminHook
-        from ai_usage.sources import cursor
+        from ai_usage import pipeline, streams
 
-        hook, day = CursorAdminHook(), pipeline.snapshot_day()
-        return pipeline.run_stream(pipeline.Stream(
-            source="cursor", endpoint="spend", table="raw.cursor_spend",
-            pages=lambda: hook.spend_pages(),
-            parse=lambda page: cursor.parse_spend(page.payload, snapshot_date=day, page=page.n),
-            dates=[day], archive_day=day, counters=hook,
-        ))
+        return pipeline.run_stream(streams.cursor_spend())
 
     @task(outlets=[assets.CURSOR_DAILY_USAGE], trigger_rule="all_done")
     def csv_inbox() -> dict:

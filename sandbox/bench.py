@@ -309,12 +309,27 @@ def run_scenario(workdir: Path, base_env: dict[str, str], args: argparse.Namespa
         sim.clear_requests()  # the warm-up's requests are not the measured run's
         measured = measure(workdir, f"run-{days}d", "run", env, *extra)
         stats = sim.request_stats()
-    if not measured["child"]["ok"]:
-        fail(f"{days}-day backfill", measured)
-    print(f"   done in {measured['wall_s']:.1f} s, peak {measured['peak_kib'] / 1024:.0f} MiB", flush=True)
+        if not measured["child"]["ok"]:
+            fail(f"{days}-day backfill", measured)
+        print(f"   through Airflow (dag.test): {measured['wall_s']:.1f} s, peak {measured['peak_kib'] / 1024:.0f} MiB",
+              flush=True)
+        plain = None
+        if args.scope == "in":
+            # The same streams in a plain process, into a new warehouse: the product without Airflow's machinery.
+            plain_state = workdir / f"state-{days}-pipeline"
+            plain_env = {**env, "AI_USAGE_WAREHOUSE": f"duckdb:///{plain_state / 'warehouse.duckdb'}",
+                         "AI_USAGE_ARCHIVE": f"file:///{plain_state / 'archive'}",
+                         "AI_USAGE_INBOX": f"file:///{plain_state / 'inbox'}"}
+            sim.clear_requests()
+            plain = measure(workdir, f"pipeline-{days}d", "pipeline", plain_env, "--conf", json.dumps(conf))
+            plain["sim"] = sim.request_stats()
+            if not plain["child"]["ok"]:
+                fail(f"{days}-day backfill without Airflow", plain)
+            print(f"   the same streams without Airflow: {plain['wall_s']:.1f} s, "
+                  f"peak {plain['peak_kib'] / 1024:.0f} MiB", flush=True)
     scenario = {"days": days, "conf": conf, "sim": stats, "sim_start_s": round(sim.start_s, 1),
                 "sim_warm_up_s": round(warm["total_s"], 1),
-                "sim_warm_up": {k: round(v, 2) for k, v in warm.items()}, **measured}
+                "sim_warm_up": {k: round(v, 2) for k, v in warm.items()}, "pipeline": plain, **measured}
     if args.profile and prof.exists():
         scenario["profile"] = profile_summary(prof, RESULTS / f"profile-{days}d.txt")
         print(f"   profile: {scenario['profile']}", flush=True)

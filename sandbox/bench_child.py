@@ -12,6 +12,9 @@ Modes (``python -m sandbox.bench_child <mode> --out result.json``):
 - ``run``: start-up + the real DAG runs through ``dag.test()`` with the backfill conf; tasks outside the
   benchmark's scope are marked success (Airflow's documented ``mark_success_pattern``), their upstream
   tasks run. Afterwards the warehouse is read back (rows per table, ``ops.ingestion_runs``).
+- ``pipeline``: the same in-scope streams (`ai_usage.streams`, the DAG tasks' own definitions) run one after
+  the other by `ai_usage.pipeline.ingest` in this plain process, without Airflow's scheduler loop, task
+  runner or in-process execution API: the product's own cost of the backfill. Read back the same way.
 
 Everything the product needs (Airflow home, warehouse, archive, connections to the simulators, the
 ``AI_USAGE_*`` settings) arrives through the environment the parent prepared; this module only measures.
@@ -171,6 +174,43 @@ def run_dag(dag: Any, conf: dict[str, Any], run: set[str]) -> dict[str, Any]:
             "tasks": sorted(tasks, key=lambda t: t["start"] or "")}
 
 
+def run_pipeline(conf: dict[str, Any]) -> list[dict[str, Any]]:
+    """The in-scope streams through `pipeline.ingest`, in the DAGs' order, each timed; their per-stream figures.
+
+    Windows come from the conf exactly as the DAGs' plan tasks make them; each stream gets a fresh
+    warehouse handle and archive, as each task does.
+    """
+    from ai_usage import bootstrap, pipeline, settings, streams
+    from ai_usage.archive import RawArchive
+    from ai_usage.warehouse import get_warehouse
+
+    def window(source: str) -> pipeline.Window:
+        return pipeline.plan_window(None, conf, settings.lookback_days(source))
+
+    bootstrap.ensure_tables()
+    plan: list[tuple[str, str, Any]] = [
+        ("ingest_cursor", "daily_usage", lambda wh: streams.cursor_daily_usage(window("cursor"))),
+        ("ingest_cursor", "members", lambda wh: streams.cursor_members()),
+        ("ingest_cursor", "spend", lambda wh: streams.cursor_spend()),
+        ("ingest_claude", "workspaces", lambda wh: streams.anthropic_listing("workspaces")),
+        ("ingest_claude", "claude_code", lambda wh: streams.claude_code(window("claude_code"))),
+        ("ingest_claude", "cost_report", lambda wh: streams.anthropic_cost_report(window("anthropic_costs"), wh)),
+    ]
+    out = []
+    for dag_id, task_id, make in plan:
+        run = pipeline.RunInfo(run_id=f"bench_pipeline__{conf['start']}_{conf['end']}", dag_id=dag_id,
+                               task_id=task_id, try_number=1)
+        started, at = time.monotonic(), datetime.now(UTC)
+        with get_warehouse() as wh:
+            stream = make(wh)
+            wh.ensure_tables([stream.table, *pipeline.OPS_TABLES])
+            result = pipeline.ingest(stream, run=run, warehouse=wh, archive=RawArchive())
+        out.append({"task_id": task_id, "dag_id": dag_id, "state": "success", "marked": False,
+                    "duration_s": round(time.monotonic() - started, 3), "rows": result.rows_loaded,
+                    "start": at.isoformat(), "end": datetime.now(UTC).isoformat()})
+    return out
+
+
 def warehouse_figures(path: Path) -> dict[str, Any]:
     """Rows per table and `ops.ingestion_runs`, read straight from the DuckDB file (read-only)."""
     import duckdb
@@ -201,7 +241,7 @@ def marts_refresh_hook(bag: Any, conf: dict[str, Any]) -> dict[str, Any] | None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m sandbox.bench_child", description=__doc__)
-    parser.add_argument("mode", choices=("parse", "startup", "airflow", "taskrunner", "run"))
+    parser.add_argument("mode", choices=("parse", "startup", "airflow", "taskrunner", "run", "pipeline"))
     parser.add_argument("--out", type=Path, required=True, help="result JSON file")
     parser.add_argument("--conf", default="{}", help="the DAG runs' conf, JSON ({\"start\", \"end\"})")
     parser.add_argument("--dags", default=",".join(SCOPE))
@@ -211,42 +251,45 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     out: dict[str, Any] = {"mode": args.mode, "pid": os.getpid()}
-    sampler = RssSampler().start() if args.mode == "run" else None
+    sampler = RssSampler().start() if args.mode in ("run", "pipeline") else None
     try:
-        bag = parse_dags(out)
-        out["startup_s"] = round(time.monotonic() - T0, 3)
-        if args.mode == "taskrunner":
-            out["rss_before_kib"] = rss_kib()
-            out["dags"] = [run_dag(bag.get_dag(NOOP_DAG_ID), {}, {"first", "second"})]
-            out["rss_after_kib"] = rss_kib()
-        if args.mode in ("airflow", "run"):
-            if out["import_errors"]:
-                raise RuntimeError(f"DAG import errors: {out['import_errors']}")
-            conf = json.loads(args.conf)
-            profiler = None
-            if args.profile is not None:
-                import cProfile
+        if args.mode == "pipeline":
+            out["dags"] = [{"dag_id": "(pipeline)", "tasks": run_pipeline(json.loads(args.conf))}]
+        else:
+            bag = parse_dags(out)
+            out["startup_s"] = round(time.monotonic() - T0, 3)
+            if args.mode == "taskrunner":
+                out["rss_before_kib"] = rss_kib()
+                out["dags"] = [run_dag(bag.get_dag(NOOP_DAG_ID), {}, {"first", "second"})]
+                out["rss_after_kib"] = rss_kib()
+            if args.mode in ("airflow", "run"):
+                if out["import_errors"]:
+                    raise RuntimeError(f"DAG import errors: {out['import_errors']}")
+                conf = json.loads(args.conf)
+                profiler = None
+                if args.profile is not None:
+                    import cProfile
 
-                profiler = cProfile.Profile()
-                profiler.enable()
-            out["dags"] = []
-            for dag_id in [d.strip() for d in args.dags.split(",") if d.strip()]:
-                dag = bag.get_dag(dag_id)
-                if dag is None:
-                    raise RuntimeError(f"no DAG {dag_id!r} in {os.environ['AIRFLOW__CORE__DAGS_FOLDER']}")
-                if args.mode == "airflow":
-                    run: set[str] = set()
-                else:
-                    run = run_set(dag, SCOPE.get(dag_id) if args.scope == "in" else None)
-                result = run_dag(dag, conf, run)
-                out["dags"].append(result)
-                if result["state"] != "success":
-                    raise RuntimeError(f"{dag_id} finished {result['state']}: {result['tasks']}")
-            if profiler is not None:
-                profiler.disable()
-                profiler.dump_stats(str(args.profile))
-            out["dags_s"] = round(sum(d["seconds"] for d in out["dags"]), 3)
-            out["hook_marts_refresh"] = marts_refresh_hook(bag, conf) if args.mode == "run" else None
+                    profiler = cProfile.Profile()
+                    profiler.enable()
+                out["dags"] = []
+                for dag_id in [d.strip() for d in args.dags.split(",") if d.strip()]:
+                    dag = bag.get_dag(dag_id)
+                    if dag is None:
+                        raise RuntimeError(f"no DAG {dag_id!r} in {os.environ['AIRFLOW__CORE__DAGS_FOLDER']}")
+                    if args.mode == "airflow":
+                        run: set[str] = set()
+                    else:
+                        run = run_set(dag, SCOPE.get(dag_id) if args.scope == "in" else None)
+                    result = run_dag(dag, conf, run)
+                    out["dags"].append(result)
+                    if result["state"] != "success":
+                        raise RuntimeError(f"{dag_id} finished {result['state']}: {result['tasks']}")
+                if profiler is not None:
+                    profiler.disable()
+                    profiler.dump_stats(str(args.profile))
+                out["dags_s"] = round(sum(d["seconds"] for d in out["dags"]), 3)
+                out["hook_marts_refresh"] = marts_refresh_hook(bag, conf) if args.mode == "run" else None
         out["vm_hwm_kib_after_dags"] = _vm_hwm()
         if sampler is not None:
             sampler.stop()

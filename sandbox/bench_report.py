@@ -101,7 +101,21 @@ def scenario_figures(s: dict[str, Any], startup: dict[str, Any], airflow: dict[s
         "retries": sum(int(r["retries"] or 0) for r in runs),
         "rows_per_table": {r["target_table"]: int(r["rows_loaded"] or 0) for r in runs},
         "marts_refresh": child.get("hook_marts_refresh"),
+        "pipeline": _pipeline_figures(s.get("pipeline")),
     }
+
+
+def _pipeline_figures(p: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The plain-process run of the same streams (bench_child's ``pipeline`` mode), if it ran."""
+    if not p:
+        return None
+    runs = [r for r in p["child"].get("ingestion_runs", []) if r["status"] == "success"]
+    rows = sum(int(r["rows_loaded"] or 0) for r in runs)
+    return {"wall_s": p["wall_s"], "cpu_s": p.get("cpu_s"), "peak_mib": mib(p["peak_kib"]), "rows": rows,
+            "rows_per_s": rows / p["wall_s"] if p["wall_s"] else None,
+            "sim_s": sum(v["server_s"] for v in p.get("sim", {}).values()),
+            "api_calls": sum(int(r["api_calls"] or 0) for r in runs),
+            "tasks": p["child"].get("dags", [{}])[0].get("tasks", [])}
 
 
 def targets(figures: list[dict[str, Any]], parse: dict[str, float],
@@ -110,10 +124,18 @@ def targets(figures: list[dict[str, Any]], parse: dict[str, float],
     year, month = by_days.get(365), by_days.get(30)
     out: list[Target] = []
     if year is not None:
-        out.append(Target("365-day backfill, wall time (whole process)", f"≤ {TARGET_WALL_S:.0f} s",
-                          f"{year['wall_s']:.1f} s", _verdict(year["wall_s"] <= TARGET_WALL_S)))
-        out.append(Target("365-day backfill, peak RSS", f"≤ {TARGET_PEAK_MIB:.0f} MiB",
+        out.append(Target("365-day backfill through Airflow (dag.test), wall time of the whole process",
+                          f"≤ {TARGET_WALL_S:.0f} s", f"{year['wall_s']:.1f} s",
+                          _verdict(year["wall_s"] <= TARGET_WALL_S)))
+        out.append(Target("365-day backfill through Airflow (dag.test), peak RSS", f"≤ {TARGET_PEAK_MIB:.0f} MiB",
                           f"{year['peak_mib']:.0f} MiB", _verdict(year["peak_mib"] <= TARGET_PEAK_MIB)))
+        plain = year.get("pipeline")
+        if plain:
+            out.append(Target("365-day backfill, the same streams without Airflow, wall time", f"≤ {TARGET_WALL_S:.0f} s",
+                              f"{plain['wall_s']:.1f} s", _verdict(plain["wall_s"] <= TARGET_WALL_S)))
+            out.append(Target("365-day backfill, the same streams without Airflow, peak RSS",
+                              f"≤ {TARGET_PEAK_MIB:.0f} MiB", f"{plain['peak_mib']:.0f} MiB",
+                              _verdict(plain["peak_mib"] <= TARGET_PEAK_MIB)))
     else:
         out.append(Target("365-day backfill", "-", "not run", "n/a"))
     if year is not None and month is not None:
@@ -193,6 +215,20 @@ def render(results: dict[str, Any]) -> str:
         parts.append("(wall: process start to exit; excl. start-up: minus the start-up baseline; excl. Airflow / "
                      "above Airflow: minus Airflow's fixed cost above; simulator: its own time answering, inside "
                      "the wall; CPU: the measured process's user+sys; load: 1-min load average at the end)")
+        plain = [f for f in figures if f.get("pipeline")]
+        if plain:
+            parts.append("\nthe same streams without Airflow (one fresh plain process per scenario: the DAG tasks' "
+                         "streams run by ai_usage.pipeline.ingest, no scheduler loop, task runner or in-process API)")
+            parts.append(table([[f"{f['days']} days", p["wall_s"], p["sim_s"], p["cpu_s"], p["peak_mib"], p["rows"],
+                                 p["rows_per_s"], p["api_calls"]]
+                                for f in plain for p in [f["pipeline"]]],
+                               ["scenario", "wall s", "of which simulator s", "CPU s", "peak RSS MiB", "rows",
+                                "rows/s", "API calls"]))
+            for f in plain:
+                parts.append(table([[t["task_id"], t["duration_s"], t["rows"], mib(t.get("peak_rss_kib"))]
+                                    for t in f["pipeline"]["tasks"]],
+                                   [f"  {f['days']} days: stream", "s", "rows", "peak RSS MiB"],
+                                   right=[False, True, True, True]))
         warm = [s for s in results["scenarios"] if s.get("sim_warm_up")]
         if warm:
             parts.append("\nsimulator warm-up before each scenario (not measured: the simulators then answer "
