@@ -93,6 +93,31 @@ def test_a_batch_is_checked_like_rows() -> None:
         arrow.page_to_table(contract, lineage)
 
 
+def test_arrow_columns_are_checked_by_type_and_nulls() -> None:
+    contract = get_contract("raw.claude_code_usage")
+    typed = claude_batch()
+    typed.data["actor_id"] = pa.array(["a@x.com", "key", "b@x.com"], type=pa.string())
+    typed.data["num_sessions"] = pa.array([1, None, 3], type=pa.int64())
+    typed.data["tool_actions"].fields["accepted"] = pa.array([1, 2, None], type=pa.int64())
+    assert arrow.page_to_table(contract, typed).equals(arrow.page_to_table(contract, claude_batch()))
+    assert list(typed.rows()) == list(claude_batch().rows())
+    assert list(typed.take([2, 0]).rows()) == list(claude_batch().take([2, 0]).rows())
+    joined = Columns.concat([typed, typed])
+    assert isinstance(joined.data["actor_id"], pa.Array) and len(joined.data["actor_id"]) == 6
+    wrong = claude_batch()
+    wrong.data["num_sessions"] = pa.array([1, None, 3], type=pa.int32())
+    with pytest.raises(ContractError, match=r"column num_sessions: an Arrow int32 column where the contract has INT64"):
+        arrow.page_to_table(contract, wrong)
+    missing = claude_batch()
+    missing.data["actor_id"] = pa.array(["a@x.com", None, "b@x.com"], type=pa.string())
+    with pytest.raises(ContractError, match=r"row 2, column actor_id: REQUIRED"):
+        arrow.page_to_table(contract, missing)
+    nested = claude_batch()
+    nested.data["tool_actions"].fields["tool"] = pa.array(["edit_tool", None, "x"], type=pa.string())
+    with pytest.raises(ContractError, match=r"row 1, column tool_actions\[\]\.tool: REQUIRED"):
+        arrow.page_to_table(contract, nested)
+
+
 def test_small_batches_are_joined_and_rows_are_regrouped(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(arrow, "BATCH_ROWS", 5)
     batch = Columns({"a": [1, 2, 3]})

@@ -173,8 +173,9 @@ def test_daily_usage_fast_path_takes_a_clean_page_and_builds_the_careful_rows() 
     batch = daily_usage_columns(page)
     assert batch.n == 2
     assert batch.data["usage_date"] == [DAY, DAY]
-    assert batch.data["email"] == ["developer@company.com", "second@company.com"]
-    assert batch.data["user_id"] == ["12345", "777"]
+    assert batch.data["email"].to_pylist() == ["developer@company.com", "second@company.com"]
+    assert batch.data["user_id"].to_pylist() == ["12345", "777"]
+    assert str(batch.data["total_lines_added"].type) == "int64"
     assert assert_same(page, parse_daily_usage_page, careful_daily)
 
 
@@ -214,11 +215,11 @@ def test_claude_code_fast_path_takes_a_clean_page_and_builds_the_careful_rows() 
     page = page_of(claude_doc(CLAUDE_RECORD, API_RECORD), day=DAY)
     batch = claude_code_columns(page)
     assert batch.n == 2
-    assert batch.data["actor_id"] == ["dev@company.com", "ci-key"]
+    assert batch.data["actor_id"].to_pylist() == ["dev@company.com", "ci-key"]
     assert batch.data["estimated_cost_usd"] == [Decimal("10.67"), None]  # 1025 + 42 cents; none for the key
     tools = batch.data["tool_actions"]
-    assert tools.offsets == [0, 2, 2] and tools.fields["tool"] == ["edit_tool", "write_tool"]  # sorted by name
-    assert batch.data["model_breakdown"].fields["estimated_cost_amount_raw"] == ["1025", "42"]
+    assert tools.offsets == [0, 2, 2] and tools.fields["tool"].to_pylist() == ["edit_tool", "write_tool"]  # by name
+    assert batch.data["model_breakdown"].fields["estimated_cost_amount_raw"].to_pylist() == ["1025", "42"]
     assert assert_same(page, parse_claude_code_page, careful_claude)
 
 

@@ -3,7 +3,9 @@
 A page of half a year of Cursor usage is tens of thousands of rows; building, filtering and re-reading a dict
 per row costs more than decoding the page. `Columns` keeps one list per column instead (`RecordLists` for a
 REPEATED RECORD column: its records' fields as flat lists plus offsets), and can still hand out the same rows
-as dicts (`rows()`) to any consumer that wants them, such as the BigQuery backend or a test.
+as dicts (`rows()`) to any consumer that wants them, such as the BigQuery backend or a test. A column may
+also be a pyarrow Array that a parser built with the column's exact type (the warehouse checks the type,
+not every value).
 """
 
 from __future__ import annotations
@@ -34,14 +36,18 @@ class RecordLists:
     def records(self, i: int) -> list[dict[str, Any]]:
         """Row i's records as dicts (field order as given)."""
         names = list(self.fields)
-        cols = [self.fields[n] for n in names]
+        cols = [values_of(self.fields[n]) for n in names]
         return [dict(zip(names, (c[k] for c in cols), strict=True))
                 for k in range(self.offsets[i], self.offsets[i + 1])]
+
+    def as_lists(self) -> RecordLists:
+        """The same records with every field as a Python list."""
+        return RecordLists(self.offsets, {n: values_of(v) for n, v in self.fields.items()})
 
     def take(self, rows: Sequence[int]) -> RecordLists:
         spans = [(self.offsets[i], self.offsets[i + 1]) for i in rows]
         offsets = [0, *itertools.accumulate(b - a for a, b in spans)]
-        fields = {n: [v for a, b in spans for v in values[a:b]] for n, values in self.fields.items()}
+        fields = {n: [v for a, b in spans for v in values_of(values)[a:b]] for n, values in self.fields.items()}
         return RecordLists(offsets, fields)
 
     @staticmethod
@@ -53,7 +59,7 @@ class RecordLists:
                 raise ValueError("RecordLists to concatenate must have the same fields")
             base = offsets[-1]
             offsets.extend(base + o for o in part.offsets[1:])
-        fields = {n: list(itertools.chain.from_iterable(p.fields[n] for p in parts)) for n in names}
+        fields = {n: _joined([p.fields[n] for p in parts]) for n in names}
         return RecordLists(offsets, fields)
 
 
@@ -103,9 +109,10 @@ class Columns:
     def rows(self) -> Iterator[dict[str, Any]]:
         """The rows as dicts, nested records included (for row-wise consumers)."""
         names = list(self.data)
+        cols = [col.as_lists() if isinstance(col, RecordLists) else values_of(col) for col in self.data.values()]
         for i in range(self.n):
             yield {name: (col.records(i) if isinstance(col, RecordLists) else col[i])
-                   for name, col in zip(names, self.data.values(), strict=True)}
+                   for name, col in zip(names, cols, strict=True)}
 
     def take(self, rows: Sequence[int]) -> Columns:
         """The rows at the given indices, in that order."""
@@ -131,8 +138,26 @@ class Columns:
             elif cols and all(isinstance(c, Repeated) and c.value is cols[0].value for c in cols):  # type: ignore[union-attr]
                 out[name] = Repeated(cols[0].value, sum(len(c) for c in cols))  # type: ignore[union-attr]
             else:
-                out[name] = list(itertools.chain.from_iterable(cols))
+                out[name] = _joined(cols)  # type: ignore[arg-type]
         return Columns(out)
+
+
+def is_array(col: Any) -> bool:
+    """A pyarrow Array (duck-typed: this module does not import pyarrow)."""
+    return hasattr(col, "to_pylist") and hasattr(col, "type")
+
+
+def values_of(col: Sequence[Any]) -> Sequence[Any]:
+    """A column's Python values (an Array's converted; anything else as it is)."""
+    return col.to_pylist() if is_array(col) else col  # type: ignore[attr-defined]
+
+
+def _joined(cols: Sequence[Sequence[Any]]) -> Sequence[Any]:
+    if cols and all(is_array(c) for c in cols):
+        import pyarrow as pa
+
+        return pa.concat_arrays(cols)
+    return list(itertools.chain.from_iterable(values_of(c) for c in cols))
 
 
 def _take(col: Column, rows: Sequence[int]) -> Column:
@@ -140,4 +165,6 @@ def _take(col: Column, rows: Sequence[int]) -> Column:
         return col.take(rows)
     if isinstance(col, Repeated):
         return Repeated(col.value, len(rows))
+    if is_array(col):
+        return col.take(list(rows))  # type: ignore[union-attr]
     return [col[i] for i in rows]

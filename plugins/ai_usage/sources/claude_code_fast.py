@@ -136,33 +136,35 @@ def claude_code_columns(page: fast.JsonPage) -> Columns:
     is_usd = {c: c is not None and c.strip().upper() == "USD" for c in set(currencies)}
     usd_cents = [a if a is not None and is_usd[c] else None for a, c in zip(amounts, currencies, strict=True)]
 
+    string, int64 = fast.STRING, fast.INT64
     return Columns({
-        "usage_date": usage_dates,
-        "actor_type": actor_types,
-        "actor_id": actor_ids,
-        "terminal_type": terminals,
-        "customer_type": customers,
-        "subscription_type": fast.texts(subscriptions),
-        "organization_id": fast.texts(orgs),
-        "num_sessions": [c.num_sessions for c in cores],
-        "lines_added": [x.added for x in lines],
-        "lines_removed": [x.removed for x in lines],
-        "commits_by_claude_code": [c.commits_by_claude_code for c in cores],
-        "pull_requests_by_claude_code": [c.pull_requests_by_claude_code for c in cores],
+        "usage_date": usage_dates,  # Python dates: the pipeline counts rows per day on them
+        "actor_type": fast.array(actor_types, string),
+        "actor_id": fast.array(actor_ids, string),
+        "terminal_type": fast.array(terminals, string),
+        "customer_type": fast.array(customers, string),
+        "subscription_type": fast.array(fast.texts(subscriptions), string),
+        "organization_id": fast.array(fast.texts(orgs), string),
+        "num_sessions": fast.array([c.num_sessions for c in cores], int64),
+        "lines_added": fast.array([x.added for x in lines], int64),
+        "lines_removed": fast.array([x.removed for x in lines], int64),
+        "commits_by_claude_code": fast.array([c.commits_by_claude_code for c in cores], int64),
+        "pull_requests_by_claude_code": fast.array([c.pull_requests_by_claude_code for c in cores], int64),
         "tool_actions": RecordLists([0, *itertools.accumulate(map(len, tool_items))], {
-            "tool": [t for t, _ in tools],
-            "accepted": [c.accepted for c in counts],
-            "rejected": [c.rejected for c in counts],
+            "tool": fast.array([t for t, _ in tools], string),
+            "accepted": fast.array([c.accepted for c in counts], int64),
+            "rejected": fast.array([c.rejected for c in counts], int64),
         }),
+        # Money stays Decimal objects: the warehouse checks each against the column's precision and scale.
         "model_breakdown": RecordLists(model_offsets, {
-            "model": fast.required_texts([m.model for m in flat]),
-            "input_tokens": [t.input for t in tokens],
-            "output_tokens": [t.output for t in tokens],
-            "cache_read_tokens": [t.cache_read for t in tokens],
-            "cache_creation_tokens": [t.cache_creation for t in tokens],
+            "model": fast.array(fast.required_texts([m.model for m in flat]), string),
+            "input_tokens": fast.array([t.input for t in tokens], int64),
+            "output_tokens": fast.array([t.output for t in tokens], int64),
+            "cache_read_tokens": fast.array([t.cache_read for t in tokens], int64),
+            "cache_creation_tokens": fast.array([t.cache_creation for t in tokens], int64),
             "estimated_cost_usd": [None if c is None else _usd(c) for c in usd_cents],
-            "estimated_cost_currency": currencies,
-            "estimated_cost_amount_raw": [None if a is None else str(a) for a in amounts],
+            "estimated_cost_currency": fast.array(currencies, string),
+            "estimated_cost_amount_raw": fast.array([None if a is None else str(a) for a in amounts], string),
         }),
         "estimated_cost_usd": _row_sums(usd_cents, model_offsets),
     })

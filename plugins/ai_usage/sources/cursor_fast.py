@@ -77,12 +77,13 @@ def daily_usage_columns(page: fast.JsonPage) -> Columns:
     days = fast.Memo(lambda pair: usage_date(*pair)).column(list(zip(day, stamp, strict=True)))
     fast.unique(zip(days, emails, strict=True), len(records))
     data: dict[str, Any] = {
-        "usage_date": days,
-        "email": emails,
-        "user_id": fast.Memo(lambda v: to_id(v, "userId")).column(uid),
-        "is_active": active,
+        "usage_date": days,  # Python dates: the pipeline counts rows per day on them
+        "email": fast.array(emails, fast.STRING),
+        "user_id": fast.array(fast.Memo(lambda v: to_id(v, "userId")).column(uid), fast.STRING),
+        "is_active": fast.array(active, fast.BOOL),
     }
-    data.update(zip(DAILY_COUNTERS, fields[_FIRST_COUNTER:_FIRST_TEXT], strict=True))
+    for column, values in zip(DAILY_COUNTERS, fields[_FIRST_COUNTER:_FIRST_TEXT], strict=True):
+        data[column] = fast.array(values, fast.INT64)
     for column, values in zip(DAILY_STRINGS, fields[_FIRST_TEXT:], strict=True):
-        data[column] = fast.texts(values)
+        data[column] = fast.array(fast.texts(values), fast.STRING)
     return Columns(data)

@@ -16,10 +16,15 @@ from datetime import date
 from typing import Annotated, Any, Protocol, TypeVar
 
 import msgspec
+import pyarrow as pa
 
+from ai_usage import pyarrow_setup  # noqa: F401  # before any conversion: no pandas import by pyarrow
 from ai_usage.sources.common import INT64_MAX, BadValue, norm_email, parse_day
 
 T = TypeVar("T")
+# Arrow types of the columns a fast path hands over as arrays: values the typed decoder guarantees are
+# converted exactly, and the warehouse checks the array's type instead of every value.
+STRING, INT64, BOOL = pa.string(), pa.int64(), pa.bool_()
 # A counter as the contracts store it (`to_count`): a JSON integer in [0, INT64_MAX], checked by the decoder.
 Count = Annotated[int, msgspec.Meta(ge=0, le=INT64_MAX)]
 
@@ -115,6 +120,11 @@ def required_texts(values: Sequence[str | None]) -> Sequence[str]:
     if None in values or not all(v.strip() for v in values):  # type: ignore[union-attr]
         raise Fallback("a required text is blank or missing")
     return values  # type: ignore[return-value]
+
+
+def array(values: Sequence[Any], typ: pa.DataType) -> pa.Array:
+    """A decoded column (only values of `typ`'s Python type, or None) as an Arrow array."""
+    return pa.array(values, type=typ)
 
 
 def unique(keys: Iterable[Hashable], n: int) -> None:

@@ -19,10 +19,8 @@ from __future__ import annotations
 
 import bisect
 import functools
-import importlib.abc
 import itertools
 import json
-import sys
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import replace
 from datetime import date, datetime, time
@@ -32,6 +30,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ai_usage import pyarrow_setup
 from ai_usage.columns import Columns, RecordLists, Repeated
 from ai_usage.exceptions import ContractError
 from ai_usage.warehouse.base import Row, Rows
@@ -65,40 +64,8 @@ _EXACT: dict[str, frozenset[type]] = {
 }
 
 
-def _skip_pandas_probe() -> None:
-    """Let pyarrow's once-per-process "is pandas there?" probe find it absent, if it is not loaded yet.
-
-    pyarrow's first conversion of a Python sequence imports pandas only to ask whether the sequence is a
-    pandas object: 2-3 s and ~60 MiB in every ingest task, which never uses pandas. With the probe done
-    while ``import pandas`` is blocked, pyarrow converts plain sequences as before and skips that import;
-    `pandas_ready` turns its pandas support back on for code that does use pandas.
-    """
-    if "pandas" in sys.modules:
-        return
-    blocker = _NoPandas()
-    sys.meta_path.insert(0, blocker)
-    try:
-        pa.array([0], type=pa.int8())
-    finally:
-        sys.meta_path.remove(blocker)
-
-
-class _NoPandas(importlib.abc.MetaPathFinder):
-    """An import finder that refuses pandas (and only pandas), for `_skip_pandas_probe`."""
-
-    def find_spec(self, fullname: str, path: Any, target: Any = None) -> None:
-        if fullname == "pandas" or fullname.startswith("pandas."):
-            raise ImportError(f"{fullname} is not imported during pyarrow's probe")
-        return None
-
-
-def pandas_ready() -> None:
-    """After `_skip_pandas_probe`, make pyarrow see pandas again (call once pandas is imported)."""
-    if "pandas" in sys.modules:
-        pa.lib._pandas_api.pd  # noqa: B018  # a pandas-requiring lookup re-runs pyarrow's import of pandas
-
-
-_skip_pandas_probe()
+# pyarrow without its pandas probe (see ai_usage.pyarrow_setup); `pandas_ready` re-enables it.
+pandas_ready = pyarrow_setup.pandas_ready
 
 
 def decimal_digits(col: Column) -> tuple[int, int]:
@@ -219,6 +186,8 @@ def _columns_to_table(contract: TableContract, page: Columns, first_row: int) ->
         where = _Where(table, col.name, first_row)
         if isinstance(values, RecordLists):
             arrays.append(_build_record_lists(values, col, where))
+        elif isinstance(values, pa.Array):
+            arrays.append(_typed(values, col, where, page.n))
         elif isinstance(values, Repeated) and values.n:
             arrays.append(pa.repeat(_build([values.value], col, where)[0], values.n))
         else:
@@ -236,12 +205,32 @@ def _build_record_lists(values: RecordLists, col: Column, where: _Where) -> pa.A
     offsets = values.offsets
     size = offsets[-1]
     row_of = functools.partial(_row_of_flat, offsets)
-    children = [
-        _build(values.fields.get(f.name) or [None] * size, f, where.nested(f"{where.path}[].{f.name}", row_of))
-        for f in col.fields
-    ]
+    children = [_field(values.fields.get(f.name), f, where.nested(f"{where.path}[].{f.name}", row_of), size)
+                for f in col.fields]
     struct = pa.StructArray.from_arrays(children, fields=list(arrow_type(col, element=True)))
     return pa.ListArray.from_arrays(pa.array(offsets, type=pa.int32()), struct)
+
+
+def _field(values: Any, f: Column, where: _Where, size: int) -> pa.Array:
+    if values is None:
+        return _build([None] * size, f, where)
+    if isinstance(values, pa.Array):
+        return _typed(values, f, where, size)
+    return _build(values, f, where)
+
+
+def _typed(values: pa.Array, col: Column, where: _Where, n: int) -> pa.Array:
+    """A column a parser built as an Arrow array: checked by its type (exact or refused), not value by value."""
+    expected = arrow_type(col, element=True) if not col.repeated else arrow_type(col)
+    if values.type != expected:
+        raise ContractError(f"{where.at(0)}: an Arrow {values.type} column where the contract has "
+                            f"{_type_label(col)} ({expected})")
+    if len(values) != n:
+        raise ContractError(f"{where.at(0)}: {len(values)} values for {n} rows")
+    if col.required and values.null_count:
+        i = pc.indices_nonzero(values.is_null())[0].as_py()
+        raise ContractError(f"{where.at(i)}: REQUIRED value is missing or None")
+    return values
 
 
 def _row_of_flat(offsets: Sequence[int], k: int) -> int:
