@@ -566,3 +566,18 @@ def test_bulk_write_speed_is_reported(wh: DuckDBBackend, capsys: pytest.CaptureF
     assert wh.query("SELECT COUNT(*) AS n, SUM(amount_usd) AS s FROM raw.events") == [
         {"n": 200_000, "s": Decimal(sum(range(2_000))) / 1000 * 100}
     ]
+
+
+def test_a_bulk_write_is_checkpointed_before_the_full_buffer_pool_returns(wh: DuckDBBackend, tmp_path: Path) -> None:
+    """A write staged as files leaves nothing in the write-ahead log: it was checkpointed under the insert's
+    small buffer pool, not later at the file's close under the full one (up to +50 MiB of peak RSS)."""
+    day = date(2024, 5, 1)
+    wal = tmp_path / "wh" / "warehouse.duckdb.wal"
+    limit = wh.query("SELECT current_setting('memory_limit') AS m")
+    with wh._operation():  # the file stays open, as inside a longer operation: no checkpoint on close
+        assert wh.replace_partitions("raw.events", [event(day, f"p{j}@x.com", n=j) for j in range(30_000)],
+                                     [day]) == 30_000
+        assert not wal.exists() or wal.stat().st_size == 0
+        assert wh.query("SELECT current_setting('memory_limit') AS m") == limit  # the backend's own, restored
+        assert wh.query("SELECT COUNT(*) AS n, SUM(n) AS s FROM raw.events") == [
+            {"n": 30_000, "s": sum(range(30_000))}]

@@ -384,11 +384,15 @@ class DuckDBBackend(Warehouse):
 
     @contextlib.contextmanager
     def _lean_bulk_insert(self, bulk: bool) -> Iterator[None]:
-        """Around a transaction that inserts staged files: a small buffer pool, no insertion order to keep.
+        """Around a transaction that inserts staged files: a small buffer pool, no insertion order to keep,
+        and a checkpoint before the settings are restored.
 
         Measured on a year of Cursor usage (490k rows from Parquet): 192 MB and ordered 1.0 s and +66 MiB
         of RSS; 32 MB and unordered 0.8 s and +42 MiB. Rows of a table have no order to keep anyway.
-        Settings change outside the transaction (an aborted one refuses them).
+        The checkpoint writes the insert from the write-ahead log into the file under the same small
+        pool; left to the file's close, it ran with the full pool and added up to 50 MiB to the task's
+        peak (peaks of 6 runs: 299-311 MiB with it, 311-351 without). Settings change outside the
+        transaction (an aborted one refuses them); a failed transaction skips the checkpoint.
         """
         if not bulk:
             yield
@@ -398,6 +402,7 @@ class DuckDBBackend(Warehouse):
         con.execute("SET preserve_insertion_order = false")
         try:
             yield
+            con.execute("CHECKPOINT")
         finally:
             con.execute("RESET preserve_insertion_order")
             if self.memory_limit:
