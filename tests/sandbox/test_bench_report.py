@@ -39,8 +39,17 @@ def test_targets_judge_the_airflow_run_and_the_plain_run_separately() -> None:
     assert verdicts["365-day backfill through Airflow (dag.test), peak RSS"] == ("432 MiB", "PASS")
     assert verdicts["365-day backfill, the same streams without Airflow, wall time"] == ("24.0 s", "PASS")
     assert verdicts["365-day backfill, the same streams without Airflow, peak RSS"] == ("310 MiB", "PASS")
-    assert verdicts["memory flat in the range: peak 365 d / peak 30 d"] == ("1.08 (400 → 432 MiB)", "PASS")
+    assert verdicts["memory flat in the range: peak 365 d / peak 30 d"] == ("1.080 (400 → 432 MiB)", "PASS")
     assert verdicts["parse all of dags/ beyond `import airflow`"] == ("0.60 s", "PASS")
+
+
+def test_memory_flatness_is_shown_to_the_precision_it_is_judged_at() -> None:
+    startup = {"wall_s": 5.0, "peak_kib": 120 * MIB}
+    fixed = {"wall_s": 15.0, "peak_kib": 235 * MIB, "task_runner_s": 8.0, "task_runner_kib": 95 * MIB}
+    figures = [report.scenario_figures(scenario(30, 20.0, 400, None), startup, fixed),
+               report.scenario_figures(scenario(365, 30.0, 440.5, None), startup, fixed)]
+    verdicts = {t.what: (t.value, t.verdict) for t in report.targets(figures, {})}
+    assert verdicts["memory flat in the range: peak 365 d / peak 30 d"] == ("1.101 (400 → 440 MiB)", "MISS")
 
 
 def test_without_a_plain_run_only_the_airflow_targets_are_judged() -> None:
