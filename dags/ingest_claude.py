@@ -13,7 +13,9 @@ Loads the **Anthropic Admin API** into the ledger, daily at 02:45 UTC:
 
 **Windows**: the last complete UTC day plus a lookback — `AI_USAGE_LOOKBACK_CLAUDE_CODE` (default 4:
 the Claude Code report lags) and `AI_USAGE_LOOKBACK_ANTHROPIC_COSTS` (default 3: cost data is revised).
-All partitions of a window are replaced atomically; re-running changes nothing.
+Each task computes its window from its run (conf or interval) and logs it. All partitions of a window are
+replaced atomically; re-running changes nothing. Each task creates or migrates the tables it writes;
+`setup_warehouse` creates every table at once.
 
 **Platform filtering**: each cost row gets `platform` (`claude_code` = developer tooling, `api` = other
 API use such as product workloads) and the `platform_rule` that decided it: the Claude Code workspaces
@@ -47,22 +49,11 @@ from ai_usage.dag_defaults import default_args
     doc_md=__doc__,
 )
 def ingest_claude() -> None:
-    @task
-    def plan() -> dict:
-        from ai_usage import bootstrap, pipeline, settings
-
-        bootstrap.ensure_tables()  # every contracted table exists, even one a skipped task would create
-
-        return {
-            "claude_code": pipeline.window_for_current_run(settings.lookback_days("claude_code")).to_dict(),
-            "costs": pipeline.window_for_current_run(settings.lookback_days("anthropic_costs")).to_dict(),
-        }
-
     @task(outlets=[assets.CLAUDE_CODE_USAGE])
-    def claude_code(windows: dict) -> dict:
+    def claude_code() -> dict:
         from ai_usage import pipeline, streams
 
-        return pipeline.run_stream(streams.claude_code(pipeline.Window.from_dict(windows["claude_code"])))
+        return pipeline.run_stream(streams.claude_code(pipeline.current_window("claude_code")))
 
     @task
     def workspaces() -> dict:
@@ -83,19 +74,19 @@ def ingest_claude() -> None:
         return pipeline.run_stream(streams.anthropic_listing("users"))
 
     @task(outlets=[assets.ANTHROPIC_COSTS])
-    def cost_report(windows: dict) -> dict:
+    def cost_report() -> dict:
         from ai_usage import pipeline, streams
         from ai_usage.warehouse import get_warehouse
 
         with get_warehouse() as wh:  # the Sheet's developer-tooling marks and the workspace names
-            stream = streams.anthropic_cost_report(pipeline.Window.from_dict(windows["costs"]), wh)
+            stream = streams.anthropic_cost_report(pipeline.current_window("anthropic_costs"), wh)
         return pipeline.run_stream(stream)
 
     @task
-    def messages_usage(windows: dict) -> dict:
+    def messages_usage() -> dict:
         from ai_usage import pipeline, streams
 
-        return pipeline.run_stream(streams.anthropic_messages_usage(pipeline.Window.from_dict(windows["costs"])))
+        return pipeline.run_stream(streams.anthropic_messages_usage(pipeline.current_window("anthropic_costs")))
 
     @task(outlets=[assets.CLAUDE_CODE_USAGE, assets.ANTHROPIC_COSTS], trigger_rule="all_done")
     def csv_inbox() -> dict:
@@ -104,17 +95,16 @@ def ingest_claude() -> None:
 
         return inbox.run_task("anthropic/claude_code", "anthropic/cost_report")
 
-    windows = plan()
-    usage = claude_code(windows)
+    usage = claude_code()
     api_keys()
     users()
     listing = workspaces()
-    costs = cost_report(windows)
+    costs = cost_report()
     listing >> costs
     # After the API tasks, whatever their outcome (all_done): a file a person dropped wins for its days and
     # still loads when the API is down; cost rows name workspaces from the latest listing.
     [listing, usage, costs] >> csv_inbox()
-    messages_usage(windows)
+    messages_usage()
 
 
 ingest_claude()

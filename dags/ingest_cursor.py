@@ -13,8 +13,10 @@ the previous UTC day is complete by then):
 | `csv_inbox` | manual CSV exports in `AI_USAGE_INBOX/cursor/daily_usage/` (runbook: manual CSV fallback) | `raw.cursor_daily_usage` | the files' days |
 
 **Window**: the last complete UTC day plus a lookback (`AI_USAGE_LOOKBACK_CURSOR`, default 3 days),
-because Cursor re-aggregates recent days. Every partition of the window is replaced atomically, so
-re-running a run changes nothing, and a failed run leaves the previous data intact.
+because Cursor re-aggregates recent days. Each task computes the window from its run (conf or interval)
+and logs it. Every partition of the window is replaced atomically, so re-running a run changes nothing,
+and a failed run leaves the previous data intact. Each task creates or migrates the tables it writes;
+`setup_warehouse` creates every table at once.
 
 **Backfill** any range (chunked into the API's 30-day windows) by triggering the DAG with a conf:
 `{"start": "2025-01-01", "end": "2025-12-31"}` (inclusive UTC days, up to yesterday). Progress is
@@ -48,29 +50,28 @@ from ai_usage.dag_defaults import default_args
     doc_md=__doc__,
 )
 def ingest_cursor() -> None:
-    @task
-    def plan() -> dict:
-        from ai_usage import bootstrap, pipeline, settings
-
-        bootstrap.ensure_tables()  # every contracted table exists, even one a skipped task would create
-
-        return pipeline.window_for_current_run(settings.lookback_days("cursor")).to_dict()
-
     @task(outlets=[assets.CURSOR_DAILY_USAGE])
-    def daily_usage(window: dict) -> dict:
+    def daily_usage() -> dict:
         from ai_usage import pipeline, streams
 
-        return pipeline.run_stream(streams.cursor_daily_usage(pipeline.Window.from_dict(window)))
+        return pipeline.run_stream(streams.cursor_daily_usage(pipeline.current_window("cursor")))
 
     @task(outlets=[assets.CURSOR_USAGE_EVENTS])
-    def usage_events(window: dict) -> dict:
+    def usage_events() -> dict:
         from airflow.sdk.exceptions import AirflowSkipException
 
-        from ai_usage import pipeline, settings, streams
+        from ai_usage import settings
 
         if not settings.cursor_usage_events():
+            from ai_usage.warehouse import get_warehouse
+
+            with get_warehouse() as wh:  # the table exists, empty, for the marts and checks that read it
+                wh.ensure_tables(["raw.cursor_usage_events"])
             raise AirflowSkipException("AI_USAGE_CURSOR_USAGE_EVENTS=off: usage events are not loaded")
-        return pipeline.run_stream(streams.cursor_usage_events(pipeline.Window.from_dict(window)))
+
+        from ai_usage import pipeline, streams
+
+        return pipeline.run_stream(streams.cursor_usage_events(pipeline.current_window("cursor")))
 
     @task(outlets=[assets.CURSOR_MEMBERS])
     def members() -> dict:
@@ -91,9 +92,8 @@ def ingest_cursor() -> None:
 
         return inbox.run_task("cursor/daily_usage")
 
-    window = plan()
-    daily = daily_usage(window)
-    usage_events(window)
+    daily = daily_usage()
+    usage_events()
     members()
     spend()
     # After the API task, whatever its outcome: a file a person dropped wins for its days, and it still

@@ -411,6 +411,18 @@ def window_for_current_run(lookback_days: int) -> Window:
     return window
 
 
+def current_window(source: str) -> Window:
+    """The window a task of the running DAG run loads for `source` (its lookback setting, e.g. "cursor").
+
+    Each task computes it from the run itself (its conf or its interval), so the tasks of one run agree
+    without a planning task upstream: in a deployment every task is a process of its own, and one more on
+    the critical path costs seconds per run.
+    """
+    from ai_usage import settings
+
+    return window_for_current_run(settings.lookback_days(source))
+
+
 def snapshot_day(now: datetime | None = None) -> date:
     """The `snapshot_date` of a listing read now: the UTC day it was read (history is kept per day)."""
     return (now or datetime.now(UTC)).date()
