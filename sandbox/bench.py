@@ -14,6 +14,12 @@ What runs:
    the time they spent answering. Before the measurement the simulators are warmed up, unmeasured, for
    exactly the scenario's range (`SimProcess.warm_up`): a vendor answers from stored data, the
    simulators generate it on first request.
+4. Per scenario, the backfill as an operator runs it (`sandbox.bench_deployed`): a running Airflow
+   (api-server, scheduler with the LocalExecutor, dag-processor), up and warmed before the clock starts,
+   gets both DAG runs triggered with the conf; the wall time runs from their release to the last run's
+   end, and each task's peak memory is its own process's. This is the figure the targets judge; the
+   ``dag.test()`` process (3.) also pays Airflow's start-up and in-process API, which no backfill on a
+   deployment does, and is shown for comparison with the plain process of the same streams.
 
 The report starts with the machine: CPUs, Python, load, and a speed calibration (a fixed pure-Python
 workload in fresh interpreters, best of 3) to compare figures from machines of different speed.
@@ -21,7 +27,8 @@ workload in fresh interpreters, best of 3) to compare figures from machines of d
 Scope (the standards' figure): Cursor daily usage, members and spend; the Claude Code report and the cost
 report. Usage events are switched off with the product's own setting ``AI_USAGE_CURSOR_USAGE_EVENTS=off``;
 the other tasks (messages usage, key and user listings, CSV inbox) are marked success unrun with
-``dag.test(mark_success_pattern=...)``. ``--scope full`` runs every task instead.
+``dag.test(mark_success_pattern=...)`` (on the running Airflow: "mark success" through its REST API
+before the runs are released). ``--scope full`` runs every task instead.
 """
 
 from __future__ import annotations
@@ -43,7 +50,8 @@ from typing import Any
 
 from sandbox import bench_report as report
 from sandbox.airflow_env import ROOT
-from sandbox.bench_child import NOOP_DAG
+from sandbox.bench_child import NOOP_DAG, SCOPE, warehouse_figures
+from sandbox.bench_deployed import Deployment
 from sandbox.bench_sim import SimProcess, child_env
 
 RESULTS = ROOT / ".ai_usage" / "bench"
@@ -171,6 +179,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", action="store_true",
                         help="cProfile the DAG runs (slows them down; summaries in .ai_usage/bench/)")
     parser.add_argument("--keep", action="store_true", help="keep the work folder (warehouses, archives, logs)")
+    parser.add_argument("--no-deployed", dest="deployed", action="store_false",
+                        help="skip the backfill on a running Airflow (api-server, scheduler, dag-processor)")
     parser.add_argument("--no-marts", action="store_true",
                         help="skip the marts-refresh benchmark (3 months vs 3 years of history)")
     args = parser.parse_args(argv)
@@ -274,6 +284,36 @@ def measure_task_runner(workdir: Path) -> dict[str, Any]:
     return measured
 
 
+def measure_deployed(workdir: Path, env: dict[str, str], conf: dict[str, str], days: int, scope: str,
+                     sim: SimProcess) -> dict[str, Any]:
+    """The backfill as a DAG run on a running Airflow (`sandbox.bench_deployed`), into a new warehouse."""
+    home = workdir / f"deployed-{days}d"
+    state = home / "state"
+    deployed_env = {**env, "AIRFLOW_HOME": str(home / "airflow"),
+                    "AI_USAGE_WAREHOUSE": f"duckdb:///{state / 'warehouse.duckdb'}",
+                    "AI_USAGE_ARCHIVE": f"file:///{state / 'archive'}",
+                    "AI_USAGE_INBOX": f"file:///{state / 'inbox'}"}
+    prepare_airflow_home(home, deployed_env)
+    dag_ids = list(SCOPE)
+    deployment = Deployment(home, deployed_env)
+    try:
+        deployment.start(dag_ids)
+        print(f"   a running Airflow (api-server, scheduler, dag-processor) up in {deployment.start_s:.1f} s "
+              "(unmeasured, warm-up DAG run included)", flush=True)
+        plan = {d: deployment.run_set(d, SCOPE[d] if scope == "in" else None) for d in dag_ids}
+        sim.clear_requests()
+        result = deployment.run(plan, conf)
+        result["sim"] = sim.request_stats()
+        result["start_s"] = round(deployment.start_s, 1)
+    finally:
+        result_peaks = deployment.stop()
+    if not result["ok"]:
+        raise SystemExit(f"{days}-day backfill on a running Airflow failed: {result['dags']}\n  logs: {home}")
+    result["component_peak_kib"] = result_peaks
+    result["child"] = warehouse_figures(state / "warehouse.duckdb")
+    return result
+
+
 def run_scenario(workdir: Path, base_env: dict[str, str], args: argparse.Namespace, days: int,
                  history: int) -> dict[str, Any]:
     """Fresh simulators and a fresh measured process for one backfill of `days` days."""
@@ -327,9 +367,15 @@ def run_scenario(workdir: Path, base_env: dict[str, str], args: argparse.Namespa
                 fail(f"{days}-day backfill without Airflow", plain)
             print(f"   the same streams without Airflow: {plain['wall_s']:.1f} s, "
                   f"peak {plain['peak_kib'] / 1024:.0f} MiB", flush=True)
+        deployed = None
+        if args.deployed:
+            deployed = measure_deployed(workdir, env, conf, days, args.scope, sim)
+            print(f"   on a running Airflow (LocalExecutor), trigger to done: {deployed['wall_s']:.1f} s, "
+                  f"largest task process {deployed['peak_task_kib'] / 1024:.0f} MiB", flush=True)
     scenario = {"days": days, "conf": conf, "sim": stats, "sim_start_s": round(sim.start_s, 1),
                 "sim_warm_up_s": round(warm["total_s"], 1),
-                "sim_warm_up": {k: round(v, 2) for k, v in warm.items()}, "pipeline": plain, **measured}
+                "sim_warm_up": {k: round(v, 2) for k, v in warm.items()}, "pipeline": plain, "deployed": deployed,
+                **measured}
     if args.profile and prof.exists():
         scenario["profile"] = profile_summary(prof, RESULTS / f"profile-{days}d.txt")
         print(f"   profile: {scenario['profile']}", flush=True)

@@ -39,8 +39,8 @@ from typing import Any
 
 T0 = time.monotonic()  # as early as possible: everything after interpreter start-up is attributed
 
-# What the benchmark measures, per DAG: the tasks of its scope. Their upstream tasks (plan, the workspace
-# listing the cost report names workspaces from) run too; every other task is marked success unrun.
+# What the benchmark measures, per DAG: the tasks of its scope. Their upstream tasks (the workspace listing
+# the cost report names workspaces from) run too; every other task is marked success unrun.
 SCOPE: dict[str, tuple[str, ...]] = {
     "ingest_cursor": ("daily_usage", "members", "spend", "usage_events"),
     "ingest_claude": ("claude_code", "cost_report"),
@@ -177,8 +177,8 @@ def run_dag(dag: Any, conf: dict[str, Any], run: set[str]) -> dict[str, Any]:
 def run_pipeline(conf: dict[str, Any]) -> list[dict[str, Any]]:
     """The in-scope streams through `pipeline.ingest`, in the DAGs' order, each timed; their per-stream figures.
 
-    Windows come from the conf exactly as the DAGs' plan tasks make them; each stream gets a fresh
-    warehouse handle and archive, as each task does.
+    Windows come from the conf exactly as the DAG tasks compute them (`pipeline.current_window`); each
+    stream gets a fresh warehouse handle and archive, as each task does.
     """
     from ai_usage import bootstrap, pipeline, settings, streams
     from ai_usage.archive import RawArchive

@@ -23,7 +23,7 @@ class Target:
     what: str
     limit: str
     value: str
-    verdict: str  # PASS | MISS | n/a | HOOK
+    verdict: str  # PASS | MISS | n/a | info (shown for comparison, not judged)
 
 
 def mib(kib: float | None) -> float | None:
@@ -102,7 +102,25 @@ def scenario_figures(s: dict[str, Any], startup: dict[str, Any], airflow: dict[s
         "rows_per_table": {r["target_table"]: int(r["rows_loaded"] or 0) for r in runs},
         "marts_refresh": child.get("hook_marts_refresh"),
         "pipeline": _pipeline_figures(s.get("pipeline")),
+        "deployed": _deployed_figures(s.get("deployed")),
     }
+
+
+def _deployed_figures(d: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The backfill as a DAG run on a running Airflow (`sandbox.bench_deployed`), if it ran."""
+    if not d:
+        return None
+    runs = [r for r in d["child"].get("ingestion_runs", []) if r["status"] == "success"]
+    rows = sum(int(r["rows_loaded"] or 0) for r in runs)
+    return {"wall_s": d["wall_s"], "peak_mib": mib(d["peak_task_kib"]), "rows": rows,
+            "rows_per_s": rows / d["wall_s"] if d["wall_s"] else None,
+            "api_calls": sum(int(r["api_calls"] or 0) for r in runs),
+            "sim_s": sum(v["server_s"] for v in d.get("sim", {}).values()),
+            "machine_busy_cpu_s": d.get("machine_busy_cpu_s"),
+            "tasks_sum_mib": mib(d.get("peak_tasks_sum_kib")),
+            "component_cpu_s": d.get("component_cpu_s") or {},
+            "component_peak_mib": {k: mib(v) for k, v in (d.get("component_peak_kib") or {}).items()},
+            "start_s": d.get("start_s"), "dags": d["dags"], "ingestion_runs": d["child"].get("ingestion_runs", [])}
 
 
 def _pipeline_figures(p: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -123,26 +141,40 @@ def targets(figures: list[dict[str, Any]], parse: dict[str, float],
     by_days = {f["days"]: f for f in figures}
     year, month = by_days.get(365), by_days.get(30)
     out: list[Target] = []
+    # The standards' figure is the backfill as an operator runs it: a DAG run with a conf on a running Airflow.
+    # dag.test() and the plain process are shown against the same limits for comparison, not judged.
     if year is not None:
-        out.append(Target("365-day backfill through Airflow (dag.test), wall time of the whole process",
-                          f"≤ {TARGET_WALL_S:.0f} s", f"{year['wall_s']:.1f} s",
-                          _verdict(year["wall_s"] <= TARGET_WALL_S)))
-        out.append(Target("365-day backfill through Airflow (dag.test), peak RSS", f"≤ {TARGET_PEAK_MIB:.0f} MiB",
-                          f"{year['peak_mib']:.0f} MiB", _verdict(year["peak_mib"] <= TARGET_PEAK_MIB)))
+        deployed = year.get("deployed")
+        if deployed:
+            out.append(Target("365-day backfill on a running Airflow (LocalExecutor): trigger to done",
+                              f"≤ {TARGET_WALL_S:.0f} s", f"{deployed['wall_s']:.1f} s",
+                              _verdict(deployed["wall_s"] <= TARGET_WALL_S)))
+            out.append(Target("365-day backfill on a running Airflow: peak RSS of its largest task process",
+                              f"≤ {TARGET_PEAK_MIB:.0f} MiB", f"{deployed['peak_mib']:.0f} MiB",
+                              _verdict(deployed["peak_mib"] <= TARGET_PEAK_MIB)))
+        else:
+            out.append(Target("365-day backfill on a running Airflow", "-", "not run (--no-deployed)", "n/a"))
+        out.append(Target("  for comparison: through dag.test(), the whole process (Airflow's start-up and "
+                          "in-process API included)", f"({TARGET_WALL_S:.0f} s, {TARGET_PEAK_MIB:.0f} MiB)",
+                          f"{year['wall_s']:.1f} s, {year['peak_mib']:.0f} MiB", "info"))
         plain = year.get("pipeline")
         if plain:
-            out.append(Target("365-day backfill, the same streams without Airflow, wall time", f"≤ {TARGET_WALL_S:.0f} s",
-                              f"{plain['wall_s']:.1f} s", _verdict(plain["wall_s"] <= TARGET_WALL_S)))
-            out.append(Target("365-day backfill, the same streams without Airflow, peak RSS",
-                              f"≤ {TARGET_PEAK_MIB:.0f} MiB", f"{plain['peak_mib']:.0f} MiB",
-                              _verdict(plain["peak_mib"] <= TARGET_PEAK_MIB)))
+            out.append(Target("  for comparison: the same streams in one plain process, without Airflow",
+                              f"({TARGET_WALL_S:.0f} s, {TARGET_PEAK_MIB:.0f} MiB)",
+                              f"{plain['wall_s']:.1f} s, {plain['peak_mib']:.0f} MiB", "info"))
     else:
         out.append(Target("365-day backfill", "-", "not run", "n/a"))
+    if year is not None and month is not None and year.get("deployed") and month.get("deployed"):
+        high, low = year["deployed"]["peak_mib"], month["deployed"]["peak_mib"]
+        ratio = high / low
+        out.append(Target("memory flat in the range: largest task's peak, 365 d / 30 d (running Airflow)",
+                          f"≤ {TARGET_FLAT_RATIO:.2f}",
+                          f"{ratio:.3f} ({low:.0f} → {high:.0f} MiB)",  # 3 places: 1.101 is a miss
+                          _verdict(ratio <= TARGET_FLAT_RATIO)))
     if year is not None and month is not None:
         ratio = year["peak_mib"] / month["peak_mib"]
-        out.append(Target("memory flat in the range: peak 365 d / peak 30 d", f"≤ {TARGET_FLAT_RATIO:.2f}",
-                          f"{ratio:.3f} ({month['peak_mib']:.0f} → {year['peak_mib']:.0f} MiB)",  # 3 places: 1.101 is a miss
-                          _verdict(ratio <= TARGET_FLAT_RATIO)))
+        out.append(Target("  for comparison: dag.test() process, 365 d / 30 d", f"({TARGET_FLAT_RATIO:.2f})",
+                          f"{ratio:.3f} ({month['peak_mib']:.0f} → {year['peak_mib']:.0f} MiB)", "info"))
     else:
         out.append(Target("memory flat in the range", "-", "needs the 30- and 365-day runs", "n/a"))
     if parse:
@@ -229,6 +261,25 @@ def render(results: dict[str, Any]) -> str:
                                     for t in f["pipeline"]["tasks"]],
                                    [f"  {f['days']} days: stream", "s", "rows", "peak RSS MiB"],
                                    right=[False, True, True, True]))
+        deployed = [f for f in figures if f.get("deployed")]
+        if deployed:
+            parts.append("\non a running Airflow (api-server, scheduler with the LocalExecutor, dag-processor; up and "
+                         "warmed before the clock starts): the runs triggered with the conf, out-of-scope tasks marked "
+                         "success, both DAGs released together; wall from the release to the last run's end")
+            parts.append(table([[f"{f['days']} days", d["wall_s"], d["sim_s"], d["machine_busy_cpu_s"], d["peak_mib"],
+                                 d["tasks_sum_mib"], d["rows"], d["rows_per_s"], d["api_calls"]]
+                                for f in deployed for d in [f["deployed"]]],
+                               ["scenario", "wall s", "of which simulator s", "machine CPU s",
+                                "largest task MiB", "tasks at once MiB", "rows", "rows/s", "API calls"]))
+            parts.append("(machine CPU: every core's busy time during the run, simulators and Airflow's components "
+                         "included; tasks at once: the sum of the task processes' RSS at the busiest sample)")
+            for f in deployed:
+                d = f["deployed"]
+                parts.append(f"  {f['days']} days: components' CPU s during the run "
+                             + ", ".join(f"{k} {v:.1f}" for k, v in d["component_cpu_s"].items())
+                             + "; peak RSS MiB (each process tree's largest) "
+                             + ", ".join(f"{k} {v:.0f}" for k, v in d["component_peak_mib"].items() if v))
+                parts.append(task_table({"dags": d["dags"], "ingestion_runs": d["ingestion_runs"]}))
         warm = [s for s in results["scenarios"] if s.get("sim_warm_up")]
         if warm:
             parts.append("\nsimulator warm-up before each scenario (not measured: the simulators then answer "
