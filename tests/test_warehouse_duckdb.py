@@ -581,3 +581,50 @@ def test_a_bulk_write_is_checkpointed_before_the_full_buffer_pool_returns(wh: Du
         assert wh.query("SELECT current_setting('memory_limit') AS m") == limit  # the backend's own, restored
         assert wh.query("SELECT COUNT(*) AS n, SUM(n) AS s FROM raw.events") == [
             {"n": 30_000, "s": sum(range(30_000))}]
+
+
+@pytest.mark.parametrize("text", ["plain", 'we"ird', "it's", "back\\slash", "new\nline", "ünï", "", "''\"\""])
+def test_quoting_without_sqlglot_matches_sqlglots_duckdb_output(text: str) -> None:
+    from sqlglot import exp
+
+    from ai_usage.warehouse.duckdb_backend import _ident, _literal
+
+    assert _ident(text) == exp.to_identifier(text, quoted=True).sql(dialect="duckdb")
+    assert _literal(text) == exp.Literal.string(text).sql(dialect="duckdb")
+
+
+INGEST_WITHOUT_QUERIES = """
+import json, sys
+from datetime import UTC, date, datetime
+
+from ai_usage import pipeline
+from ai_usage.archive import RawArchive
+from ai_usage.hooks.pages import ApiPage
+from ai_usage.warehouse import get_warehouse
+
+day = date(2026, 3, 1)
+body = json.dumps({"teamMembers": [{"id": 1, "email": "a@example.com", "name": "A"}]})
+page = ApiPage(endpoint="members", n=1, request={"method": "GET", "path": "/teams/members", "params": {}},
+               status=200, text=body, payload=json.loads(body), day=day)
+stream = pipeline.Stream(
+    source="cursor", endpoint="members", table="raw.cursor_members", pages=lambda: iter([page]),
+    parse=lambda p: iter([{"snapshot_date": day, "email": "a@example.com", "name": "A", "member_id": "1"}]),
+    dates=[day], archive_day=day, counters=None, lateness_days=1)
+run = pipeline.RunInfo(run_id="manual__probe", dag_id="ingest_cursor", task_id="members")
+with get_warehouse() as wh:
+    wh.ensure_tables([stream.table, *pipeline.OPS_TABLES])
+    result = pipeline.ingest(stream, run=run, warehouse=wh, archive=RawArchive(), now=datetime(2026, 3, 2, tzinfo=UTC))
+print(json.dumps({"rows": result.rows_loaded, "sqlglot": "sqlglot" in sys.modules}))
+"""
+
+
+def test_an_ingest_task_does_not_import_the_sql_translator(tmp_path: Path) -> None:
+    """sqlglot costs every ingest task's process ~0.35 s; writes and DDL never need it, only queries do."""
+    import os
+
+    env = {**os.environ, "AI_USAGE_WAREHOUSE": f"duckdb:///{tmp_path / 'w.duckdb'}",
+           "AI_USAGE_ARCHIVE": f"file:///{tmp_path / 'archive'}"}
+    done = subprocess.run([sys.executable, "-c", INGEST_WITHOUT_QUERIES], capture_output=True, text=True,
+                          timeout=120, env=env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == {"rows": 1, "sqlglot": False}
