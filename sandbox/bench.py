@@ -17,7 +17,8 @@ What runs:
 4. Per scenario, the backfill as an operator runs it (`sandbox.bench_deployed`): a running Airflow
    (api-server, scheduler with the LocalExecutor, dag-processor), up and warmed before the clock starts,
    gets both DAG runs triggered with the conf; the wall time runs from their release to the last run's
-   end, and each task's peak memory is its own process's. This is the figure the targets judge; the
+   end, and each task's peak memory is its own process's. Three such backfills per scenario
+   (``--deployed-runs``), each into a new warehouse: the median is reported, with every run's time. This is the figure the targets judge; the
    ``dag.test()`` process (3.) also pays Airflow's start-up and in-process API, which no backfill on a
    deployment does, and is shown for comparison with the plain process of the same streams.
 
@@ -181,6 +182,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep the work folder (warehouses, archives, logs)")
     parser.add_argument("--no-deployed", dest="deployed", action="store_false",
                         help="skip the backfill on a running Airflow (api-server, scheduler, dag-processor)")
+    parser.add_argument("--deployed-runs", type=int, default=3,
+                        help="backfills per scenario on the running Airflow; the median is reported (default 3)")
     parser.add_argument("--no-marts", action="store_true",
                         help="skip the marts-refresh benchmark (3 months vs 3 years of history)")
     args = parser.parse_args(argv)
@@ -285,8 +288,9 @@ def measure_task_runner(workdir: Path) -> dict[str, Any]:
 
 
 def measure_deployed(workdir: Path, env: dict[str, str], conf: dict[str, str], days: int, scope: str,
-                     sim: SimProcess) -> dict[str, Any]:
-    """The backfill as a DAG run on a running Airflow (`sandbox.bench_deployed`), into a new warehouse."""
+                     sim: SimProcess, runs: int) -> dict[str, Any]:
+    """The backfill as DAG runs on a running Airflow (`sandbox.bench_deployed`), `runs` times, each into a new
+    warehouse and archive. The figures are the run of median wall time's; the peak is the highest of all."""
     home = workdir / f"deployed-{days}d"
     state = home / "state"
     deployed_env = {**env, "AIRFLOW_HOME": str(home / "airflow"),
@@ -296,22 +300,31 @@ def measure_deployed(workdir: Path, env: dict[str, str], conf: dict[str, str], d
     prepare_airflow_home(home, deployed_env)
     dag_ids = list(SCOPE)
     deployment = Deployment(home, deployed_env)
+    measured: list[dict[str, Any]] = []
     try:
         deployment.start(dag_ids)
         print(f"   a running Airflow (api-server, scheduler, dag-processor) up in {deployment.start_s:.1f} s "
               "(unmeasured, warm-up DAG run included)", flush=True)
         plan = {d: deployment.run_set(d, SCOPE[d] if scope == "in" else None) for d in dag_ids}
-        sim.clear_requests()
-        result = deployment.run(plan, conf)
-        result["sim"] = sim.request_stats()
-        result["start_s"] = round(deployment.start_s, 1)
+        for i in range(runs):
+            if i:  # nothing of the previous run left: the next one loads into a new warehouse and archive
+                shutil.rmtree(state, ignore_errors=True)
+            sim.clear_requests()
+            result = deployment.run(plan, conf)
+            if not result["ok"]:
+                raise SystemExit(f"{days}-day backfill on a running Airflow failed: {result['dags']}\n  logs: {home}")
+            result["sim"] = sim.request_stats()
+            result["child"] = warehouse_figures(state / "warehouse.duckdb")
+            measured.append(result)
+            print(f"   on a running Airflow, run {i + 1} of {runs}: {result['wall_s']:.1f} s, largest task process "
+                  f"{result['peak_task_kib'] / 1024:.0f} MiB", flush=True)
     finally:
-        result_peaks = deployment.stop()
-    if not result["ok"]:
-        raise SystemExit(f"{days}-day backfill on a running Airflow failed: {result['dags']}\n  logs: {home}")
-    result["component_peak_kib"] = result_peaks
-    result["child"] = warehouse_figures(state / "warehouse.duckdb")
-    return result
+        component_peaks = deployment.stop()
+    chosen = dict(sorted(measured, key=lambda r: r["wall_s"])[len(measured) // 2])
+    chosen.update({"runs_s": [r["wall_s"] for r in measured], "start_s": round(deployment.start_s, 1),
+                   "peak_task_kib": max(r["peak_task_kib"] for r in measured),
+                   "component_peak_kib": component_peaks})
+    return chosen
 
 
 def run_scenario(workdir: Path, base_env: dict[str, str], args: argparse.Namespace, days: int,
@@ -369,9 +382,7 @@ def run_scenario(workdir: Path, base_env: dict[str, str], args: argparse.Namespa
                   f"peak {plain['peak_kib'] / 1024:.0f} MiB", flush=True)
         deployed = None
         if args.deployed:
-            deployed = measure_deployed(workdir, env, conf, days, args.scope, sim)
-            print(f"   on a running Airflow (LocalExecutor), trigger to done: {deployed['wall_s']:.1f} s, "
-                  f"largest task process {deployed['peak_task_kib'] / 1024:.0f} MiB", flush=True)
+            deployed = measure_deployed(workdir, env, conf, days, args.scope, sim, args.deployed_runs)
     scenario = {"days": days, "conf": conf, "sim": stats, "sim_start_s": round(sim.start_s, 1),
                 "sim_warm_up_s": round(warm["total_s"], 1),
                 "sim_warm_up": {k: round(v, 2) for k, v in warm.items()}, "pipeline": plain, "deployed": deployed,

@@ -112,7 +112,8 @@ def _deployed_figures(d: dict[str, Any] | None) -> dict[str, Any] | None:
         return None
     runs = [r for r in d["child"].get("ingestion_runs", []) if r["status"] == "success"]
     rows = sum(int(r["rows_loaded"] or 0) for r in runs)
-    return {"wall_s": d["wall_s"], "peak_mib": mib(d["peak_task_kib"]), "rows": rows,
+    return {"wall_s": d["wall_s"], "runs_s": d.get("runs_s") or [d["wall_s"]], "peak_mib": mib(d["peak_task_kib"]),
+            "rows": rows,
             "rows_per_s": rows / d["wall_s"] if d["wall_s"] else None,
             "api_calls": sum(int(r["api_calls"] or 0) for r in runs),
             "sim_s": sum(v["server_s"] for v in d.get("sim", {}).values()),
@@ -146,7 +147,7 @@ def targets(figures: list[dict[str, Any]], parse: dict[str, float],
     if year is not None:
         deployed = year.get("deployed")
         if deployed:
-            out.append(Target("365-day backfill on a running Airflow (LocalExecutor): trigger to done",
+            out.append(Target("365-day backfill on a running Airflow (LocalExecutor): trigger to done, median run",
                               f"≤ {TARGET_WALL_S:.0f} s", f"{deployed['wall_s']:.1f} s",
                               _verdict(deployed["wall_s"] <= TARGET_WALL_S)))
             out.append(Target("365-day backfill on a running Airflow: peak RSS of its largest task process",
@@ -266,13 +267,16 @@ def render(results: dict[str, Any]) -> str:
             parts.append("\non a running Airflow (api-server, scheduler with the LocalExecutor, dag-processor; up and "
                          "warmed before the clock starts): the runs triggered with the conf, out-of-scope tasks marked "
                          "success, both DAGs released together; wall from the release to the last run's end")
-            parts.append(table([[f"{f['days']} days", d["wall_s"], d["sim_s"], d["machine_busy_cpu_s"], d["peak_mib"],
-                                 d["tasks_sum_mib"], d["rows"], d["rows_per_s"], d["api_calls"]]
+            parts.append(table([[f"{f['days']} days", d["wall_s"], " / ".join(f"{w:.1f}" for w in d["runs_s"]),
+                                 d["sim_s"], d["machine_busy_cpu_s"], d["peak_mib"], d["tasks_sum_mib"], d["rows"],
+                                 d["rows_per_s"], d["api_calls"]]
                                 for f in deployed for d in [f["deployed"]]],
-                               ["scenario", "wall s", "of which simulator s", "machine CPU s",
+                               ["scenario", "wall s (median)", "every run s", "of which simulator s", "machine CPU s",
                                 "largest task MiB", "tasks at once MiB", "rows", "rows/s", "API calls"]))
-            parts.append("(machine CPU: every core's busy time during the run, simulators and Airflow's components "
-                         "included; tasks at once: the sum of the task processes' RSS at the busiest sample)")
+            parts.append("(each run into a new warehouse on the same running Airflow; the median run's figures, the "
+                         "largest task peak of all runs; machine CPU: every core's busy time during the run, "
+                         "simulators and Airflow's components included; tasks at once: the sum of the task "
+                         "processes' RSS at the busiest sample)")
             for f in deployed:
                 d = f["deployed"]
                 parts.append(f"  {f['days']} days: components' CPU s during the run "
