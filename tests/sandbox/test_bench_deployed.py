@@ -8,8 +8,6 @@ and the wall time ends at the runs' recorded end. Speed is measured by `make ben
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from sandbox.bench import airflow_env, prepare_airflow_home
@@ -105,7 +103,7 @@ def test_a_measured_run_marks_the_rest_success_and_measures_the_tasks_it_ran(dep
     assert [r["run_type"] for r in runs] == ["manual"]
 
 
-def test_stopping_reports_each_components_peak(tmp_path: Path, deployment: Deployment) -> None:
+def test_stopping_reports_each_components_peak(deployment: Deployment) -> None:
     peaks = deployment.stop()
     assert set(peaks) == {"api-server", "scheduler", "dag-processor"}
     assert all(kib > 50 * 1024 for kib in peaks.values())
