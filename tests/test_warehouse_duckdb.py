@@ -499,6 +499,105 @@ def test_the_file_is_released_between_operations(wh: DuckDBBackend) -> None:
     assert probe.stdout.strip() == "opened", probe.stderr
 
 
+def test_deferred_ddl_waits_for_the_first_write_and_never_for_the_file(include: Path, tmp_path: Path) -> None:
+    """A task about to extract defers its DDL: nothing is opened (or waited for) until it writes."""
+    path = tmp_path / "wh" / "warehouse.duckdb"
+    path.parent.mkdir()
+    backend = DuckDBBackend(DuckDBConfig(path), lock_timeout_s=1)
+    holder = _hold_turn(path)  # another task has the warehouse: an immediate DDL would time out
+    try:
+        assert backend.ensure_tables(["raw.events", "ops.runs"], defer=True) == []
+        with pytest.raises(ContractError):
+            backend.ensure_tables(["raw.nope"], defer=True)  # an unknown table fails at once, not at the write
+        with pytest.raises(WarehouseError, match="kept by another process"):
+            backend.ensure_tables(["raw.events"])
+    finally:
+        _stop(holder)
+    assert not path.exists()
+    backend.replace_partitions("raw.events", [event(date(2024, 5, 1), "a@x.io", n=1)], [date(2024, 5, 1)])
+    # The first write created every deferred table, so other writes find theirs.
+    tables = {r[0] for r in backend.connection.execute(
+        "SELECT schema_name || '.' || table_name FROM duckdb_tables()").fetchall()}
+    backend.close()
+    assert tables == {"raw.events", "ops.runs"}
+    assert backend.append_rows("ops.runs", [{"run_id": "r", "task_id": "t"}]) == 1
+    # With the file open (inside a session), a deferred ensure applies at once.
+    with backend.session():
+        backend.query("SELECT 1 AS x")
+        assert [c.action for c in backend.ensure_tables(["raw.hits"], defer=True)] == ["created"]
+
+
+def test_a_session_keeps_one_opening_of_the_file_for_several_writes(wh: DuckDBBackend) -> None:
+    opened = []
+    with wh.session():
+        wh.append_rows("ops.runs", [{"run_id": "a", "task_id": "t"}])
+        opened.append(wh._con)
+        wh.replace_where("ops.runs", [{"run_id": "b", "task_id": "t"}], {"run_id": ["b"]})
+        opened.append(wh._con)
+        # Meanwhile another process waits for its turn.
+        probe = subprocess.run([sys.executable, "-c", TAKE_TURN, str(wh.path), "0.3"], capture_output=True, text=True)
+        assert "TurnTimeout" in probe.stderr
+    assert opened[0] is not None and opened[0] is opened[1]
+    assert wh._con is None
+    subprocess.run([sys.executable, "-c", TAKE_TURN, str(wh.path), "5"], check=True)
+    assert wh.query("SELECT count(*) AS n FROM ops.runs") == [{"n": 2}]
+
+
+def test_a_task_gets_the_warehouse_as_soon_as_the_task_before_it_closes_it(
+    wh: DuckDBBackend, caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Tasks take turns on the companion lock: the second is told it waits, opens the file after the first
+    has let go of it, and never hammers DuckDB's own lock meanwhile."""
+    wh.close()
+    writer = subprocess.Popen(
+        [sys.executable, "-c",
+         "import sys, time\n"
+         "from ai_usage.settings import DuckDBConfig\n"
+         "from ai_usage.warehouse.duckdb_backend import DuckDBBackend\n"
+         "b = DuckDBBackend(DuckDBConfig(sys.argv[1]))\n"
+         "with b.session():\n"
+         "    b.append_rows('ops.runs', [{'run_id': 'first', 'task_id': 't'}])\n"
+         "    print('writing', flush=True); time.sleep(1.0)\n"
+         "print('closed', time.time(), flush=True)\n",
+         str(wh.path)],
+        stdout=subprocess.PIPE, text=True,
+    )
+    assert writer.stdout is not None and writer.stdout.readline().strip() == "writing"
+    caplog.set_level("INFO", logger="ai_usage.warehouse.duckdb_backend")
+    second = DuckDBBackend(wh.config, lock_timeout_s=60)
+    assert second.append_rows("ops.runs", [{"run_id": "second", "task_id": "t"}]) == 1
+    opened_at = time.time()
+    closed_at = float(writer.stdout.readline().split()[1])
+    writer.wait()
+    assert opened_at >= closed_at
+    messages = [r.getMessage() for r in caplog.records]
+    assert any("in use by another task; waiting" in m for m in messages)
+    assert not any("locked by another process" in m for m in messages)
+    assert second.query("SELECT run_id FROM ops.runs ORDER BY run_id") == [{"run_id": "first"}, {"run_id": "second"}]
+
+
+TAKE_TURN = ("import sys; from pathlib import Path; from ai_usage.warehouse import turns; "
+             "turns.take(Path(sys.argv[1]), shared=False, timeout_s=float(sys.argv[2]))")
+
+
+def _hold_turn(path: Path) -> subprocess.Popen:
+    """Another process holding the warehouse's turn (as a task between opening and closing the file)."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import sys; from pathlib import Path; from ai_usage.warehouse import turns; "
+         "turns.take(Path(sys.argv[1]), shared=False, timeout_s=5); print('ready', flush=True); sys.stdin.read()",
+         str(path)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "ready"
+    return holder
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    proc.kill()
+    proc.wait()
+
+
 def test_get_warehouse_builds_the_duckdb_backend(include: Path, tmp_path: Path) -> None:
     with get_warehouse() as warehouse:       # AI_USAGE_WAREHOUSE points under tmp_path (conftest)
         assert isinstance(warehouse, DuckDBBackend) and warehouse.kind == "duckdb"

@@ -289,29 +289,32 @@ def ingest(stream: Stream, *, run: RunInfo, warehouse: Any, archive: Any, now: d
                 )
 
     status, error = "failed", None
-    try:
-        with gc_paused():
-            warehouse.replace_partitions(stream.table, row_pages(), stream.dates)
-        status = "success"
-    except Exception as exc:
-        error = f"{type(exc).__name__}: {exc}"[:2000]
-        raise
-    finally:
-        result.duration_s = round(time.monotonic() - t0, 3)
-        if stream.counters:
-            result.api_calls = stream.counters.api_calls - calls0[0]
-            result.retries = stream.counters.retries - calls0[1]
-        result.rows_quarantined = len(quarantined)
-        result.rows_per_day = {d.isoformat(): n for d, n in sorted(per_day.items())}
+    # One opening of the warehouse for the load and its bookkeeping rows (DuckDB: the file is opened only
+    # once the rows are staged, and is free for other tasks again right after).
+    with warehouse.session():
         try:
-            if status == "success":
-                _record_quarantine(warehouse, stream, run, quarantined)
-                _record_coverage(warehouse, stream, run, per_day, started)
-            _record_run(warehouse, stream, run, result, started, status, error)
-        except Exception:
-            if status == "success":
-                raise
-            log.exception("could not record the failed run in ops.ingestion_runs")
+            with gc_paused():
+                warehouse.replace_partitions(stream.table, row_pages(), stream.dates)
+            status = "success"
+        except Exception as exc:
+            error = f"{type(exc).__name__}: {exc}"[:2000]
+            raise
+        finally:
+            result.duration_s = round(time.monotonic() - t0, 3)
+            if stream.counters:
+                result.api_calls = stream.counters.api_calls - calls0[0]
+                result.retries = stream.counters.retries - calls0[1]
+            result.rows_quarantined = len(quarantined)
+            result.rows_per_day = {d.isoformat(): n for d, n in sorted(per_day.items())}
+            try:
+                if status == "success":
+                    _record_quarantine(warehouse, stream, run, quarantined)
+                    _record_coverage(warehouse, stream, run, per_day, started)
+                _record_run(warehouse, stream, run, result, started, status, error)
+            except Exception:
+                if status == "success":
+                    raise
+                log.exception("could not record the failed run in ops.ingestion_runs")
     log.info(
         "%s → %s: %d rows over %d days, %d quarantined, %d outside the window, %d pages, %d API calls "
         "(%d retries) in %.1f s",
@@ -438,7 +441,8 @@ def run_stream(stream: Stream) -> dict[str, Any]:
     context = get_current_context()
     run = RunInfo.from_context(context)
     with get_warehouse() as warehouse:
-        warehouse.ensure_tables([stream.table, *OPS_TABLES])
+        # Created or migrated with the first write: the extraction neither waits for nor holds the warehouse.
+        warehouse.ensure_tables([stream.table, *OPS_TABLES], defer=True)
         result = ingest(stream, run=run, warehouse=warehouse, archive=RawArchive())
     _announce_touched(context, stream, result)
     return result.to_dict()

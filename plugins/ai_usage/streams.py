@@ -101,9 +101,11 @@ def anthropic_listing(kind: ListKind, day: date | None = None) -> Stream:
 def anthropic_cost_report(w: Window, warehouse: Any) -> Stream:
     """The cost report, each row classified by the platform rules with the Sheet's developer-tooling marks
     and the latest workspace names, both read from `warehouse` now."""
-    warehouse.ensure_tables(["ref.api_key_owners", "raw.anthropic_workspaces"])
-    tooling = [r["workspace"] for r in warehouse.run_sql_file("ref/select_developer_tooling_workspaces.sql")]
-    names = {r["workspace_id"]: r["name"] for r in warehouse.run_sql_file("raw/select_latest_workspace_names.sql")}
+    with warehouse.session():
+        warehouse.ensure_tables(["ref.api_key_owners", "raw.anthropic_workspaces"])
+        tooling = [r["workspace"] for r in warehouse.run_sql_file("ref/select_developer_tooling_workspaces.sql")]
+        names = {r["workspace_id"]: r["name"]
+                 for r in warehouse.run_sql_file("raw/select_latest_workspace_names.sql")}
     rules = PlatformRules.from_env(developer_tooling_workspaces=tooling)
     workspace_names = {None: anthropic.DEFAULT_WORKSPACE_NAME, **names}
     hook = AnthropicAdminHook()

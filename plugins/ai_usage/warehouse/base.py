@@ -13,6 +13,7 @@ Missing keys are NULL.
 from __future__ import annotations
 
 import abc
+import contextlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -59,11 +60,21 @@ class Warehouse(abc.ABC):
 
     # -- DDL -------------------------------------------------------------------------------------------
     @abc.abstractmethod
-    def ensure_tables(self, tables: Iterable[str] | None = None) -> list[TableChange]:
+    def ensure_tables(self, tables: Iterable[str] | None = None, *, defer: bool = False) -> list[TableChange]:
         """Create the datasets/schemas and the tables of the contracts (all, or those named); idempotent.
 
         A contract that gained NULLABLE columns gets them added; any other drift raises ContractError.
+        ``defer=True`` (for a task about to extract for a while): a backend that serialises writers
+        (DuckDB) creates the tables when it next opens the warehouse for writing, i.e. with the task's
+        first write, so the task neither waits for the warehouse nor holds it before it has rows to
+        write; it then returns ``[]`` and logs the changes when it makes them. Other backends ensure now.
         """
+
+    def session(self) -> contextlib.AbstractContextManager[None]:
+        """Operations inside share one opening of the warehouse (DuckDB: the file, opened at the first
+        operation and released when the block ends); no effect on other backends. For a short burst of
+        writes, such as a load followed by its bookkeeping rows."""
+        return contextlib.nullcontext()
 
     # -- writes ----------------------------------------------------------------------------------------
     @abc.abstractmethod

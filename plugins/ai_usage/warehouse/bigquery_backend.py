@@ -145,7 +145,8 @@ class BigQueryBackend(Warehouse):
             raise WarehouseError(f"BigQuery {what} failed: {exc}") from exc
 
     # -- DDL -----------------------------------------------------------------------------------------------
-    def ensure_tables(self, tables: Iterable[str] | None = None) -> list[TableChange]:
+    def ensure_tables(self, tables: Iterable[str] | None = None, *, defer: bool = False) -> list[TableChange]:
+        # `defer` is for single-writer backends: BigQuery has no lock to wait for, so it ensures now.
         contracts = ([self.contract(t) for t in tables] if tables is not None
                      else list(self.contracts().values()))
         for dataset in sorted({c.dataset for c in contracts}):

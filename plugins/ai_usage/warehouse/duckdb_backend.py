@@ -10,10 +10,13 @@ iterator, a database error -- leaves the previous table. Queries are BigQuery SQ
 Connections: DuckDB lets one process write a file at a time, and parallel Airflow tasks (LocalExecutor,
 several ingest DAGs at once) are separate processes. So the backend opens the file only around each
 operation (a query, a write's short transaction — rows are staged *before* the file is opened, so a
-long extraction never holds it) and closes it again; a process that finds the file locked waits for
-it, up to `lock_timeout_s`, then fails with a WarehouseError naming the lock. Within one process, a read-only and a read-write backend on the same file
-cannot be open together (DuckDB refuses a second configuration of an open database). The session time
-zone is UTC, so no date depends on the machine's time zone.
+long extraction never holds it) and closes it again. Processes take turns through a companion lock file
+(`ai_usage.warehouse.turns`): a waiting task gets the file the moment the previous one closes it, up to
+`lock_timeout_s`, then fails with a WarehouseError naming the lock. A task about to extract defers its
+DDL to its first write (``ensure_tables(..., defer=True)``), and `session()` keeps the file open over a
+burst of writes. Within one process, a read-only and a read-write backend on the same file cannot be
+open together (DuckDB refuses a second configuration of an open database). The session time zone is
+UTC, so no date depends on the machine's time zone.
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ import pyarrow.parquet as pq
 
 from ai_usage import settings
 from ai_usage.exceptions import ContractError, WarehouseError
-from ai_usage.warehouse import arrow
+from ai_usage.warehouse import arrow, turns
 from ai_usage.warehouse.base import Rows, TableChange, TableInventory, Warehouse
 from ai_usage.warehouse.contracts import Column, TableContract
 
@@ -122,6 +125,8 @@ class DuckDBBackend(Warehouse):
         self._types: dict[str, str] = {}
         self.lock_timeout_s = lock_timeout_s
         self._depth = 0  # nesting of public operations: the file is released when the outermost ends
+        self._release_turn: Any = None
+        self._deferred: list[str] = []  # tables to ensure at the next opening for writing
 
     # -- connection ------------------------------------------------------------------------------------
     @property
@@ -132,37 +137,60 @@ class DuckDBBackend(Warehouse):
                 raise WarehouseError(f"no DuckDB warehouse at {self.path}: create it first (ensure_tables)")
             if not self.read_only:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
-            con = self._connect()
-            con.execute("SET TimeZone = 'UTC'")
-            # DuckDB 2.0.1 statistics propagation is wrong after a LEFT JOIN whose right side a pushed-down
-            # filter empties: aggregates of left-side columns are taken as always NULL, so e.g.
-            # COALESCE(SUM(x), 0) > 0 is folded to FALSE and rows silently vanish (money SQL must never).
-            con.execute("SET disabled_optimizers = 'statistics_propagation'")
-            if self.memory_limit:
-                # DuckDB's default is 80 % of the machine's RAM; a task shares the worker with others.
-                con.execute(f"SET memory_limit = {_literal(self.memory_limit)}")
-            self._con = con
-            log.debug("opened DuckDB %s (read_only=%s)", self.path, self.read_only)
+            self._con = self._connect()
+            try:
+                self._con.execute("SET TimeZone = 'UTC'")
+                # DuckDB 2.0.1 statistics propagation is wrong after a LEFT JOIN whose right side a pushed-down
+                # filter empties: aggregates of left-side columns are taken as always NULL, so e.g.
+                # COALESCE(SUM(x), 0) > 0 is folded to FALSE and rows silently vanish (money SQL must never).
+                self._con.execute("SET disabled_optimizers = 'statistics_propagation'")
+                if self.memory_limit:
+                    # DuckDB's default is 80 % of the machine's RAM; a task shares the worker with others.
+                    self._con.execute(f"SET memory_limit = {_literal(self.memory_limit)}")
+                log.debug("opened DuckDB %s (read_only=%s)", self.path, self.read_only)
+                if self._deferred and not self.read_only:
+                    deferred, self._deferred = self._deferred, []
+                    self._apply_ddl(deferred)
+            except BaseException:
+                self.close()
+                raise
         return self._con
 
     def _connect(self) -> duckdb.DuckDBPyConnection:
-        """Open the file, waiting while another process holds its lock (up to `lock_timeout_s`)."""
+        """Open the file after this process's turn (`turns`), then retrying while DuckDB still refuses it
+        (a process outside this package holds it); up to `lock_timeout_s` in all."""
         deadline = time.monotonic() + self.lock_timeout_s
+        try:
+            self._release_turn = turns.take(
+                self.path, shared=self.read_only, timeout_s=self.lock_timeout_s,
+                on_wait=lambda: log.info("DuckDB warehouse %s is in use by another task; waiting for it", self.path))
+        except turns.TurnTimeout as exc:
+            raise WarehouseError(f"cannot open DuckDB warehouse {self.path}: {exc}. DuckDB allows one writing "
+                                 f"process per file.") from None
         wait = 0.05
-        while True:
-            try:
-                return duckdb.connect(str(self.path), read_only=self.read_only)
-            except duckdb.Error as exc:
-                locked = "lock" in str(exc).lower()
-                if not locked or time.monotonic() >= deadline:
-                    raise WarehouseError(
-                        f"cannot open DuckDB warehouse {self.path} "
-                        f"({'read-only' if self.read_only else 'read-write'}): {exc}. DuckDB allows one "
-                        f"writing process per file{f'; waited {self.lock_timeout_s:.0f} s for it' if locked else ''}."
-                    ) from exc
-                log.info("DuckDB warehouse %s is locked by another process; waiting", self.path)
-                time.sleep(wait)
-                wait = min(wait * 2, 2.0)
+        try:
+            while True:
+                try:
+                    return duckdb.connect(str(self.path), read_only=self.read_only)
+                except duckdb.Error as exc:
+                    locked = "lock" in str(exc).lower()
+                    if not locked or time.monotonic() >= deadline:
+                        raise WarehouseError(
+                            f"cannot open DuckDB warehouse {self.path} "
+                            f"({'read-only' if self.read_only else 'read-write'}): {exc}. DuckDB allows one "
+                            f"writing process per file{f'; waited {self.lock_timeout_s:.0f} s for it' if locked else ''}."
+                        ) from exc
+                    log.info("DuckDB warehouse %s is locked by another process; waiting", self.path)
+                    time.sleep(wait)
+                    wait = min(wait * 2, 0.5)
+        except BaseException:
+            self._give_back_turn()
+            raise
+
+    def _give_back_turn(self) -> None:
+        release, self._release_turn = self._release_turn, None
+        if release is not None:
+            release()
 
     @contextlib.contextmanager
     def _operation(self) -> Iterator[None]:
@@ -177,8 +205,14 @@ class DuckDBBackend(Warehouse):
 
     def close(self) -> None:
         if self._con is not None:
-            self._con.close()
-            self._con = None
+            try:
+                self._con.close()
+            finally:
+                self._con = None
+                self._give_back_turn()
+
+    def session(self) -> contextlib.AbstractContextManager[None]:
+        return self._operation()
 
     def _writable(self) -> duckdb.DuckDBPyConnection:
         if self.read_only:
@@ -196,12 +230,27 @@ class DuckDBBackend(Warehouse):
         return out
 
     # -- DDL -------------------------------------------------------------------------------------------
-    @_released
-    def ensure_tables(self, tables: Iterable[str] | None = None) -> list[TableChange]:
+    def ensure_tables(self, tables: Iterable[str] | None = None, *, defer: bool = False) -> list[TableChange]:
         """Create missing schemas and tables; add new NULLABLE columns; refuse any other drift.
 
-        Every table is checked before anything changes, then all changes run in one transaction.
+        Every table is checked before anything changes, then all changes run in one transaction. With
+        `defer`, that happens when the file is next opened for writing (at once if it is open now).
         """
+        if defer and not self.read_only:
+            names = sorted(self.contracts()) if tables is None else list(tables)
+            for name in names:
+                self.contract(name)  # an unknown table fails now, not at the write
+            if self._con is None:
+                self._deferred.extend(n for n in names if n not in self._deferred)
+                return []
+            tables = names
+        return self._ensure_now(tables)
+
+    @_released
+    def _ensure_now(self, tables: Iterable[str] | None) -> list[TableChange]:
+        return self._apply_ddl(tables)
+
+    def _apply_ddl(self, tables: Iterable[str] | None) -> list[TableChange]:
         con = self._writable()
         names = sorted(self.contracts()) if tables is None else list(tables)
         selected = [self.contract(name) for name in names]
