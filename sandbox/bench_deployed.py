@@ -104,13 +104,15 @@ def deployment_env(base: dict[str, str], workdir: Path, port: int, warm_up_dags:
 
 @dataclass
 class ProcessPeak:
-    """One process of the deployment as sampled: its title, peak RSS (KiB) and when it was seen."""
+    """One process of the deployment as sampled: its title, peak RSS (KiB), CPU seconds (user + system, as
+    of the last sample) and when it was seen."""
 
     pid: int
     title: str
     peak_kib: int = 0
     first: float = 0.0
     last: float = 0.0
+    cpu_s: float = 0.0
 
 
 @dataclass
@@ -183,12 +185,14 @@ class MemorySampler:
                 continue
             try:
                 rss, hwm = _rss_and_hwm(pid)
+                cpu = _cpu_seconds(pid)
             except OSError:
                 continue
             seen = self.processes.get(pid)
             if seen is None or seen.title != title:
                 seen = self.processes[pid] = ProcessPeak(pid, title, 0, now, now)
             seen.peak_kib = max(seen.peak_kib, hwm)
+            seen.cpu_s = max(seen.cpu_s, cpu)
             seen.last = now
             tasks += rss
         self.peak_tasks_sum_kib = max(self.peak_tasks_sum_kib, tasks)
@@ -196,6 +200,12 @@ class MemorySampler:
     def task_peaks(self) -> dict[str, int]:
         """Peak RSS (KiB) per task instance id (the task processes' titles)."""
         return {p.title[len(TASK_TITLE):].strip(): p.peak_kib for p in self.processes.values()
+                if is_task_process(p.title)}
+
+    def task_cpu(self) -> dict[str, float]:
+        """CPU seconds per task instance id, up to each task process's last sample (its whole life from the
+        fork: Airflow's task runner, the DAG file's parse, the product's imports and work)."""
+        return {p.title[len(TASK_TITLE):].strip(): round(p.cpu_s, 2) for p in self.processes.values()
                 if is_task_process(p.title)}
 
 
@@ -240,6 +250,17 @@ def machine_cpu() -> float:
         fields = [int(x) for x in stat.readline().split()[1:]]
     ticks = os.sysconf("SC_CLK_TCK")
     return (sum(fields[:8]) - fields[3] - fields[4]) / ticks
+
+
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of one process (its own, not its children's) from /proc/<pid>/stat."""
+    with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as stat:
+        text = stat.read()
+    fields = text[text.rindex(")") + 2:].split()  # from the state: utime and stime are the 12th and 13th
+    return (int(fields[11]) + int(fields[12])) / _TICKS
 
 
 def _rss_and_hwm(pid: int) -> tuple[int, int]:
@@ -421,6 +442,7 @@ class Deployment:
         cpu = {k: round(v - cpu_before.get(k, 0.0), 3) for k, v in self.cpu_seconds().items()}
         time.sleep(3 * SAMPLE_EVERY_S)  # a last sample after the task processes' exit
         peaks = self.sampler.task_peaks()
+        task_cpu = self.sampler.task_cpu()
         dags = []
         for dag_id, run_id in runs.items():
             run = self.api("GET", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}")
@@ -429,7 +451,7 @@ class Deployment:
                 "task_id": ti["task_id"], "state": ti["state"], "marked": ti["task_id"] in marked[dag_id],
                 "duration_s": round(float(ti["duration"]), 3) if ti.get("duration") is not None else None,
                 "start": ti.get("start_date"), "end": ti.get("end_date"),
-                "peak_rss_kib": peaks.get(ti["id"]),
+                "peak_rss_kib": peaks.get(ti["id"]), "cpu_s": task_cpu.get(ti["id"]),
             } for ti in tis]
             dags.append({"dag_id": dag_id, "run_id": run_id, "state": run["state"], "marked": marked[dag_id],
                          "start": run.get("start_date"), "end": run.get("end_date"),

@@ -312,7 +312,7 @@ def task_table(child: dict[str, Any]) -> str:
         for t in dag["tasks"]:
             r = runs.get((dag["dag_id"], t["task_id"]), {})
             state = "marked success (out of scope)" if t["marked"] else t["state"].replace("TaskInstanceState.", "")
-            rows.append([f"{dag['dag_id']}.{t['task_id']}", state, t.get("duration_s"), r.get("duration_s"),
-                         r.get("rows_loaded"), r.get("api_calls"), mib(t.get("peak_rss_kib"))])
-    return table(rows, ["task", "state", "task s", "pipeline s", "rows", "API calls", "peak RSS MiB"],
-                 right=[False, False, True, True, True, True, True])
+            rows.append([f"{dag['dag_id']}.{t['task_id']}", state, t.get("duration_s"), t.get("cpu_s"),
+                         r.get("duration_s"), r.get("rows_loaded"), r.get("api_calls"), mib(t.get("peak_rss_kib"))])
+    return table(rows, ["task", "state", "task s", "task CPU s", "pipeline s", "rows", "API calls", "peak RSS MiB"],
+                 right=[False, False, True, True, True, True, True, True])

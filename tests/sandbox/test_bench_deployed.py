@@ -24,6 +24,11 @@ from airflow.sdk import dag, task
 def bench_probe():
     @task
     def first() -> int:
+        import time
+
+        started = time.process_time()
+        while time.process_time() - started < 1.0:  # a second of CPU the sampler must see in this task
+            pass
         return 1
 
     @task
@@ -93,6 +98,10 @@ def test_a_measured_run_marks_the_rest_success_and_measures_the_tasks_it_ran(dep
     for task_id in ("first", "second"):
         assert tasks[task_id]["state"] == "success" and not tasks[task_id]["marked"]
         assert tasks[task_id]["peak_rss_kib"] and tasks[task_id]["peak_rss_kib"] > 50 * 1024  # Airflow is loaded
+    # CPU per task: its own process's, so the second of work shows in first's figure and not in second's.
+    assert tasks["out_of_scope"]["cpu_s"] is None
+    assert tasks["first"]["cpu_s"] >= 1.0 and tasks["second"]["cpu_s"] > 0
+    assert tasks["first"]["cpu_s"] - tasks["second"]["cpu_s"] >= 0.8
     assert result["peak_task_kib"] == max(tasks["first"]["peak_rss_kib"], tasks["second"]["peak_rss_kib"])
     # The wall ends at the last run's recorded end: no later than the poll that saw it finish.
     assert 0 < result["wall_s"] <= result["polled_s"] + 0.5
