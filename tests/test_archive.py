@@ -65,6 +65,19 @@ def test_file_round_trip_keeps_the_body_byte_for_byte(arch: RawArchive, tmp_path
     assert "zoë@example.com" in raw_text(uri)
 
 
+def test_archives_are_standard_gzip_and_earlier_zlib_archives_still_read(arch: RawArchive) -> None:
+    """Objects are compressed with ISA-L (fast) but stay plain gzip for every reader; objects written by
+    earlier versions with zlib read back the same."""
+    uri = arch.put("cursor", "spend", DAY, RUN_ID, 1, {"method": "POST"}, BODY, status=200)
+    path = Path(uri.removeprefix("file://"))
+    stored = path.read_bytes()
+    assert stored[:4] == b"\x1f\x8b\x08\x00" and stored[4:8] == b"\x00\x00\x00\x00"  # gzip, deflate, mtime 0
+    document = json.loads(gzip.decompress(stored))  # the standard library's gzip reads it
+    assert document == arch.read(uri)
+    path.write_bytes(gzip.compress(json.dumps(document).encode(), compresslevel=6))  # as zlib wrote it
+    assert arch.read(uri) == document and response_body_bytes(arch.read(uri)) == BODY
+
+
 def test_non_utf8_body_is_kept_as_base64(arch: RawArchive) -> None:
     body = b"\xff\xfe\x00binary\x81"
     uri = arch.put("anthropic", "cost_report", DAY, RUN_ID, 0, {"method": "GET"}, body, status=502)

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import base64
 import builtins
-import gzip
 import hashlib
 import json
 import logging
@@ -33,6 +32,7 @@ from urllib.parse import unquote, urlsplit
 from urllib.request import url2pathname
 
 import msgspec
+from isal import igzip
 
 from ai_usage import settings
 from ai_usage.redaction import REDACTED, is_secret_name, redact_mapping, redact_url, redact_value
@@ -172,8 +172,10 @@ def build_document(
     }
 
 
-# Level 3: measured on vendor pages, as fast as level 1 (~150-190 MB/s) and ~20 % smaller; level 6 is 2.5x slower.
-GZIP_LEVEL = 3
+# ISA-L's deflate (`isal.igzip`, standard gzip output: gzip, zcat and Python's gzip read it). Measured on
+# vendor pages: level 1 ~1.1 GB/s and 1/13.6 of the JSON (a year of Cursor daily usage, 350 MB, in
+# 0.3 s); zlib's level 3 ~200-280 MB/s and 1/17 (1.3-1.7 s of a task's CPU for the same year).
+GZIP_LEVEL = 1
 _ENCODER = msgspec.json.Encoder(enc_hook=_json_default, decimal_format="string")
 
 
@@ -183,11 +185,12 @@ def encode_document(document: Mapping[str, Any]) -> bytes:
     msgspec encodes (and escapes) a multi-megabyte body 3x faster than the json module; the document
     holds only JSON-native values by construction (`build_document`), so both would write the same JSON.
     """
-    return gzip.compress(_ENCODER.encode(document), compresslevel=GZIP_LEVEL, mtime=0)
+    return igzip.compress(_ENCODER.encode(document), compresslevel=GZIP_LEVEL, mtime=0)
 
 
 def decode_document(data: bytes) -> dict[str, Any]:
-    return json.loads(gzip.decompress(data).decode("utf-8"))
+    """An archived document (any gzip: earlier archives were written by zlib)."""
+    return json.loads(igzip.decompress(data).decode("utf-8"))
 
 
 class _FileStore:
