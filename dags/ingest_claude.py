@@ -14,8 +14,9 @@ Loads the **Anthropic Admin API** into the ledger, daily at 02:45 UTC:
 **Windows**: the last complete UTC day plus a lookback — `AI_USAGE_LOOKBACK_CLAUDE_CODE` (default 4:
 the Claude Code report lags) and `AI_USAGE_LOOKBACK_ANTHROPIC_COSTS` (default 3: cost data is revised).
 Each task computes its window from its run (conf or interval) and logs it. All partitions of a window are
-replaced atomically; re-running changes nothing. Each task creates or migrates the tables it writes;
-`setup_warehouse` creates every table at once.
+replaced atomically; re-running changes nothing. Each task creates or migrates the tables it writes
+with its first write (on DuckDB it never waits for the warehouse file while it extracts; parallel tasks
+take turns on it); `setup_warehouse` creates every table at once.
 
 **Platform filtering**: each cost row gets `platform` (`claude_code` = developer tooling, `api` = other
 API use such as product workloads) and the `platform_rule` that decided it: the Claude Code workspaces

@@ -15,8 +15,9 @@ the previous UTC day is complete by then):
 **Window**: the last complete UTC day plus a lookback (`AI_USAGE_LOOKBACK_CURSOR`, default 3 days),
 because Cursor re-aggregates recent days. Each task computes the window from its run (conf or interval)
 and logs it. Every partition of the window is replaced atomically, so re-running a run changes nothing,
-and a failed run leaves the previous data intact. Each task creates or migrates the tables it writes;
-`setup_warehouse` creates every table at once.
+and a failed run leaves the previous data intact. Each task creates or migrates the tables it writes
+with its first write (on DuckDB it never waits for the warehouse file while it extracts; parallel tasks
+take turns on it); `setup_warehouse` creates every table at once.
 
 **Backfill** any range (chunked into the API's 30-day windows) by triggering the DAG with a conf:
 `{"start": "2025-01-01", "end": "2025-12-31"}` (inclusive UTC days, up to yesterday). Progress is
