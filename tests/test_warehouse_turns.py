@@ -133,3 +133,20 @@ def test_without_a_lock_file_there_is_no_turn_taking(tmp_path: Path) -> None:
     release = turns.take(tmp_path / "missing" / "warehouse.duckdb", shared=False, timeout_s=1)
     release()
     assert not (tmp_path / "missing").exists()
+
+
+def test_a_file_system_without_flock_falls_back_to_duckdbs_lock(
+    database: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+) -> None:
+    import errno
+    import fcntl
+
+    def unsupported(fd: int, operation: int) -> None:
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(fcntl, "flock", unsupported)
+    caplog.set_level("WARNING", logger="ai_usage.warehouse.turns")
+    release = turns.take(database, shared=False, timeout_s=1)
+    release()
+    assert "file system refuses flock" in caplog.text
+    assert not turns._held  # nothing held, nothing leaked

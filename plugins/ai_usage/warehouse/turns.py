@@ -10,7 +10,8 @@ costs a system call, not a database open.
 
 DuckDB's own lock stays the authority: tools outside this package (the DuckDB CLI, a BI driver) do not
 take the companion lock, and the backend still retries when DuckDB refuses it. Where the companion file
-cannot be created (a read-only folder), there is no turn-taking, only DuckDB's lock.
+cannot be created (a read-only folder) or locked (a file system without `flock`), there is no
+turn-taking, only DuckDB's lock.
 
 Within one process a turn is counted, not taken twice: two backends of one process on the same file
 would otherwise wait for each other forever, and DuckDB decides, as before, what they may do together.
@@ -82,6 +83,11 @@ def take(database: Path, *, shared: bool, timeout_s: float,
             waiting = True
             time.sleep(pause)
             pause = min(pause * 2, LONGEST_PAUSE_S)
+        except OSError as exc:  # a file system without flock (some network mounts): DuckDB's lock only
+            os.close(fd)
+            log.warning("no turn-taking on %s: the file system refuses flock (%s); DuckDB's own lock only",
+                        database, exc)
+            return _nothing
         except BaseException:
             os.close(fd)
             raise
