@@ -61,7 +61,8 @@ def take(database: Path, *, shared: bool, timeout_s: float,
             held[1] += 1
             return _releaser(path)
     try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
+        # Read-only is enough to flock, so a lock file created by another user (0644) still works.
+        fd = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o666)
     except OSError as exc:
         log.debug("no turn-taking on %s (%s): DuckDB's own lock only", database, exc)
         return _nothing
