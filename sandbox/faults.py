@@ -4,7 +4,8 @@ A `FaultRule` matches requests by method and path glob (and optionally query val
 that applies to a request wins. It can answer with an error status instead of the handler (429 with or
 without ``Retry-After``, 5xx), delay the answer (client timeouts), corrupt the handler's JSON
 (`malform`: ``truncate`` = invalid JSON, ``incomplete`` = connection cut mid-body, ``wrong_type`` /
-``missing_field`` = one record broken, see `Response.records`), and add unknown keys to every JSON
+``missing_field`` = one record broken, see `Response.records`, ``lone_surrogate`` = complete JSON with a
+``\\ud800`` escape that has no pair), and add unknown keys to every JSON
 object (`extra_fields`, proving parsers ignore them). `times` limits a rule to the next N matching
 requests (None = until cleared); `after` lets the first N matching requests through untouched.
 """
@@ -21,7 +22,7 @@ from typing import Any
 
 from sandbox.app import Response, reason
 
-MALFORM_MODES = ("truncate", "incomplete", "wrong_type", "missing_field")
+MALFORM_MODES = ("truncate", "incomplete", "wrong_type", "missing_field", "lone_surrogate")
 _RULE_KEYS = {
     "id",
     "method",
@@ -313,6 +314,14 @@ def apply_response_faults(response: Response, rule: FaultRule | None) -> Outcome
         records=response.records,
         required=response.required,
     )
+    if mode == "lone_surrogate":
+        marker = "lone-surrogate-marker"
+        if isinstance(corrupted.json, dict):
+            corrupted.json["note"] = marker
+        elif isinstance(corrupted.json, list):
+            corrupted.json.append(marker)
+        body = corrupted.render().replace(marker.encode(), b"\\ud800 has no pair", 1)
+        return Outcome(corrupted, body, None, "a lone UTF-16 surrogate escape")
     body = corrupted.render()
     if mode == "truncate":
         return Outcome(corrupted, body[: max(1, len(body) // 2)], None, detail or "body truncated")

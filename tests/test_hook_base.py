@@ -276,6 +276,17 @@ def test_cut_or_garbled_bodies_are_retried(conn: SimServer, malform: str) -> Non
 # --------------------------------------------------------------------------- non-retryable errors
 
 
+def test_complete_json_with_a_lone_surrogate_fails_at_once_saying_so(conn: SimServer) -> None:
+    conn.arm(path="/items", malform="lone_surrogate", times=1)
+    hook = fast_hook()
+    with pytest.raises(VendorAPIError) as err:
+        hook.request("GET", "/items")
+    message = str(err.value)
+    assert (hook.api_calls, hook.retries) == (1, 0)  # the vendor would send the same again
+    assert "'demo_admin'" in message and "GET /items" in message and "HTTP 200" in message
+    assert "lone UTF-16 surrogate \\ud800 at character" in message and KEY not in message
+
+
 @pytest.mark.parametrize(
     ("path", "status", "vendor_text"),
     [("/fail/400", 400, "starting_at is malformed"), ("/fail/403", 403, "Enterprise access required"),

@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 
 from ai_usage.hooks.pages import ApiPage
-from ai_usage.jsonbody import JsonBodyError, decode_json, scan_object, top_level
+from ai_usage.jsonbody import InvalidTextError, JsonBodyError, decode_json, scan_object, top_level
 
 
 def test_numbers_decode_exactly() -> None:
@@ -50,3 +50,35 @@ def test_api_page_decodes_its_payload_once_on_first_use() -> None:
     assert page.payload is first
     given = ApiPage(endpoint="x", n=1, request={}, status=200, text="a,b\n1,2", payload=[["a", "b"], ["1", "2"]])
     assert given.payload == [["a", "b"], ["1", "2"]] and given.members is None
+
+
+@pytest.mark.parametrize(("body", "escape", "at"), [
+    ('{"a": "\\ud800"}', "\\ud800", 7),                          # a high half alone
+    ('{"a": "x\\udc00"}', "\\udc00", 8),                         # a low half alone
+    ('{"a": "\\ud83d\\ude00", "b": "\\ud83d"}', "\\ud83d", 28),  # a proper pair, then a lone half
+    ('{"a": "\\ud83d\\ud83d\\ude00"}', "\\ud83d", 7),            # a high half followed by a pair
+    ('{"a": "\\\\\\ud800"}', "\\ud800", 9),                      # an escaped backslash, then the escape
+    ('[1, "\\uDBFF"]', "\\uDBFF", 5),                            # upper case, in a bare array
+])
+def test_a_lone_surrogate_is_named_where_it_is(body: str, escape: str, at: int) -> None:
+    for decode in (scan_object, decode_json):
+        with pytest.raises(InvalidTextError) as err:
+            decode(body)
+        assert f"lone UTF-16 surrogate {escape} at character {at}" in str(err.value)
+        assert body[at:at + 6] == escape
+
+
+@pytest.mark.parametrize("body", [
+    '{"a": "\\ud83d',                # cut between the halves of a pair: a cut body, worth another try
+    '{"a": "\\ud83d\\ude00"',        # a pair, then cut
+    '{"a": 1',
+    "NaN",                           # the standard library would accept it; still plain "not JSON"
+])
+def test_a_cut_body_is_not_mistaken_for_bad_text(body: str) -> None:
+    with pytest.raises(JsonBodyError) as err:
+        decode_json(body)
+    assert not isinstance(err.value, InvalidTextError)
+
+
+def test_escaped_backslashes_and_proper_pairs_are_text() -> None:
+    assert decode_json('{"a": "\\\\ud800", "b": "\\ud83d\\ude00"}') == {"a": "\\ud800", "b": "\U0001F600"}

@@ -32,7 +32,7 @@ from requests.auth import AuthBase
 from ai_usage import __version__
 from ai_usage.exceptions import ConfigurationError, VendorAPIError
 from ai_usage.hooks.pages import ApiPage
-from ai_usage.jsonbody import JsonBodyError, decode_json, scan_object, top_level
+from ai_usage.jsonbody import InvalidTextError, JsonBodyError, decode_json, scan_object, top_level
 from ai_usage.redaction import REDACTED, redact_text
 
 log = logging.getLogger(__name__)
@@ -334,6 +334,12 @@ class VendorHttpHook(HttpHook):
             # later, by the parser (see ai_usage.jsonbody).
             members = scan_object(text)
             envelope = top_level(members) if members is not None else decode_json(text)
+        except InvalidTextError as exc:
+            # Complete, but with text no column can store: the vendor would send the same again.
+            raise VendorAPIError(self._scrub(
+                f"{self._where(method, path)} answered HTTP {status} with JSON that cannot be loaded: {exc}. "
+                "Report it to the vendor; the previous data of the run's partitions is unchanged."
+            ), status=status, conn_id=self.conn_id) from None
         except (UnicodeDecodeError, JsonBodyError):
             # A cut or garbled body from a proxy or an overloaded server: worth another try.
             text = content.decode("utf-8", "replace")
