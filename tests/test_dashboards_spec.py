@@ -202,6 +202,7 @@ def test_for_duckdb_translates_around_the_clauses() -> None:
     ("SELECT 1 FROM `marts.exec_monthly`", "backtick"),
     ("SELECT 1 FROM marts.exec_monthly WHERE TRUE [[OR a = {{x}}]]", "must read"),
     ("SELECT FROM WHERE", "does not parse"),
+    ("DELETE FROM marts.exec_monthly WHERE TRUE", "must be a query"),
 ])
 def test_template_errors(bad: str, message: str) -> None:
     with pytest.raises(TemplateError, match=message):

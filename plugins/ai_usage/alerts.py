@@ -224,7 +224,7 @@ def _get_connection(conn_id: str) -> Any | None:
         from airflow.sdk.exceptions import AirflowNotFoundException
     except ImportError:  # Airflow 2 layout
         from airflow.exceptions import AirflowNotFoundException  # type: ignore[no-redef]
-        from airflow.hooks.base import BaseHook  # type: ignore[no-redef]
+        from airflow.hooks.base import BaseHook  # type: ignore[no-redef,attr-defined]
     try:
         return BaseHook.get_connection(conn_id)
     except AirflowNotFoundException:

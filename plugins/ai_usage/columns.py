@@ -20,7 +20,7 @@ class RecordLists:
 
     __slots__ = ("offsets", "fields")
 
-    def __init__(self, offsets: list[int], fields: Mapping[str, list[Any]]) -> None:
+    def __init__(self, offsets: list[int], fields: Mapping[str, Sequence[Any]]) -> None:
         if not offsets or offsets[0] != 0:
             raise ValueError("offsets must start at 0")
         size = offsets[-1]
@@ -166,5 +166,5 @@ def _take(col: Column, rows: Sequence[int]) -> Column:
     if isinstance(col, Repeated):
         return Repeated(col.value, len(rows))
     if is_array(col):
-        return col.take(list(rows))  # type: ignore[union-attr]
+        return col.take(list(rows))  # type: ignore[attr-defined]  # a pyarrow Array
     return [col[i] for i in rows]

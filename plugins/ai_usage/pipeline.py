@@ -43,8 +43,11 @@ PROGRESS_EVERY_S = 10.0
 class Counters(Protocol):
     """What the pipeline reads off a hook: HTTP requests made and transient retries."""
 
-    api_calls: int
-    retries: int
+    @property
+    def api_calls(self) -> int: ...
+
+    @property
+    def retries(self) -> int: ...
 
 
 # --------------------------------------------------------------------------- run window
@@ -238,13 +241,13 @@ def ingest(stream: Stream, *, run: RunInfo, warehouse: Any, archive: Any, now: d
     def accept(batch: Columns) -> Columns:
         """A parser's column batch: rows outside the window dropped, days counted, lineage added."""
         if pfield is not None:
-            days = batch.data.get(pfield) or [None] * batch.n
+            days: Sequence[Any] = batch.data.get(pfield) or [None] * batch.n  # type: ignore[assignment]  # a date column
             counts = Counter(days)
             if allowed is not None and not counts.keys() <= allowed:
                 keep = [i for i, day in enumerate(days) if day in allowed]
                 result.rows_outside_window += batch.n - len(keep)
                 batch = batch.take(keep)
-                counts = Counter(batch.data.get(pfield) or [None] * batch.n)
+                counts = Counter(batch.data.get(pfield) or [None] * batch.n)  # type: ignore[arg-type]
             for day, n in counts.items():
                 per_day[day] = per_day.get(day, 0) + n
         return batch.with_constants(lineage)
@@ -269,7 +272,7 @@ def ingest(stream: Stream, *, run: RunInfo, warehouse: Any, archive: Any, now: d
                         yield batch
                     continue
                 if pfield is not None:
-                    day = item.get(pfield)
+                    day: Any = item.get(pfield)  # a date (the warehouse refuses a row without one)
                     if allowed is not None and day not in allowed:
                         # Belongs to a partition this run does not own; the run covering that day loads it.
                         result.rows_outside_window += 1

@@ -421,7 +421,7 @@ class Provisioner:
         order = [int(dc["card_id"]) for dc in sorted(live.get("dashcards") or [],
                                                      key=lambda d: (d["row"], d["col"])) if dc.get("card_id")]
         schedule = sub.schedule
-        desired = {
+        desired: dict[str, Any] = {
             "name": name,
             "collection_id": collections[dashboard.collection],
             "skip_if_empty": False,

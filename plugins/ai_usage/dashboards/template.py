@@ -100,11 +100,15 @@ class Template:
         return form
 
     @cached_property
-    def tree(self) -> exp.Expression:
+    def tree(self) -> exp.Query:
         try:
-            return parse_bigquery(self.parse_form)
+            tree = parse_bigquery(self.parse_form)
         except WarehouseError as exc:
             raise TemplateError(f"{self.where}: {exc}") from exc
+        if not isinstance(tree, exp.Query):
+            raise TemplateError(f"{self.where}: a card's SQL must be a query (SELECT or WITH … SELECT), "
+                                f"not {tree.key.upper()}")
+        return tree
 
     @cached_property
     def tables(self) -> frozenset[str]:

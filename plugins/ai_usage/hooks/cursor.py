@@ -57,7 +57,7 @@ def has_next_page(payload: Any, page: int) -> bool:
     else:
         total = payload.get("totalPages")
     try:
-        return page < int(total)
+        return page < int(total)  # type: ignore[arg-type]  # None or garbage: no further page
     except (TypeError, ValueError):
         return False
 

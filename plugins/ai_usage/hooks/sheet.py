@@ -54,8 +54,12 @@ class SheetSource(Protocol):
     """What the sheets DAG needs from a backend; `api_calls` / `retries` feed ops.ingestion_runs."""
 
     kind: str
-    api_calls: int
-    retries: int
+
+    @property
+    def api_calls(self) -> int: ...
+
+    @property
+    def retries(self) -> int: ...
 
     def describe(self) -> str: ...
 

@@ -172,6 +172,7 @@ class GxRunner:
 
     def _row_count_result(self, batch: Batch, outcome: Any, lo: float, hi: float) -> DqResult:
         counts = batch.counts
+        assert counts is not None  # only called for a batch with a row-count band (see validate)
         bad = counts[(counts["ratio"].notna()) & ((counts["ratio"] < lo) | (counts["ratio"] > hi))]
         return DqResult(
             suite=batch.suite.table, table_name=batch.suite.table, month=batch.month,

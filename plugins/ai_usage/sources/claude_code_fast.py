@@ -18,7 +18,7 @@ import msgspec
 from ai_usage.columns import Columns, RecordLists
 from ai_usage.sources import fast
 from ai_usage.sources.anthropic import CLAUDE_CODE, UNKNOWN_TERMINAL, parse_claude_code
-from ai_usage.sources.common import BadValue, ParseResult, usd_from_cents
+from ai_usage.sources.common import BadValue, usd_from_cents
 
 Cents = Annotated[int, msgspec.Meta(ge=0)]
 
@@ -88,7 +88,7 @@ _NO_TOKENS = _Tokens()
 _NO_COST = _Cost()
 
 
-def parse_claude_code_page(page: fast.JsonPage, *, ref_prefix: str = CLAUDE_CODE) -> ParseResult:
+def parse_claude_code_page(page: fast.JsonPage, *, ref_prefix: str = CLAUDE_CODE) -> fast.PageResult:
     """One API page of the report (one UTC `page.day`) -> one `Columns` batch, or the careful parser's
     rows and `Rejected`."""
     try:
@@ -173,7 +173,7 @@ def claude_code_columns(page: fast.JsonPage) -> Columns:
 def _row_sums(cents: list[int | None], offsets: list[int]) -> list[Decimal | None]:
     """Each row's exact sum of its USD estimates (None when it has none): integer cents, converted once."""
     if None not in cents:
-        totals = [0, *itertools.accumulate(cents)]  # type: ignore[arg-type]
+        totals: list[int] = [0, *itertools.accumulate(cents)]  # type: ignore[list-item]  # no None here
         return [_usd(totals[b] - totals[a]) if b > a else None for a, b in itertools.pairwise(offsets)]
     out: list[Decimal | None] = []
     for a, b in itertools.pairwise(offsets):

@@ -14,7 +14,7 @@ import msgspec
 
 from ai_usage.columns import Columns
 from ai_usage.sources import fast
-from ai_usage.sources.common import ParseResult, to_id
+from ai_usage.sources.common import to_id
 from ai_usage.sources.cursor import DAILY_COUNTERS, DAILY_STRINGS, DAILY_USAGE, parse_daily_usage, usage_date
 
 
@@ -60,7 +60,7 @@ if [f.encode_name for f in msgspec.structs.fields(_Daily)[_FIRST_COUNTER:]] != [
     raise RuntimeError("_Daily's counter and text fields are out of step with DAILY_COUNTERS / DAILY_STRINGS")
 
 
-def parse_daily_usage_page(page: fast.JsonPage, *, ref_prefix: str = DAILY_USAGE) -> ParseResult:
+def parse_daily_usage_page(page: fast.JsonPage, *, ref_prefix: str = DAILY_USAGE) -> fast.PageResult:
     """One API page of daily usage -> one `Columns` batch, or the careful parser's rows and `Rejected`."""
     try:
         yield daily_usage_columns(page)

@@ -11,7 +11,7 @@ path would for a clean page (tests/test_sources_fast.py checks that on mutated r
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from datetime import date
 from typing import Annotated, Any, Protocol, TypeVar
 
@@ -19,7 +19,8 @@ import msgspec
 import pyarrow as pa
 
 from ai_usage import pyarrow_setup  # noqa: F401  # before any conversion: no pandas import by pyarrow
-from ai_usage.sources.common import INT64_MAX, BadValue, norm_email, parse_day
+from ai_usage.columns import Columns
+from ai_usage.sources.common import INT64_MAX, BadValue, Rejected, norm_email, parse_day
 
 T = TypeVar("T")
 # Arrow types of the columns a fast path hands over as arrays: values the typed decoder guarantees are
@@ -29,6 +30,10 @@ STRING, INT64, BOOL = pa.string(), pa.int64(), pa.bool_()
 Count = Annotated[int, msgspec.Meta(ge=0, le=INT64_MAX)]
 
 
+# What a parser with a fast path yields for one page: a `Columns` batch, or the careful path's rows and rejects.
+PageResult = Iterator[dict[str, Any] | Columns | Rejected]
+
+
 class Fallback(Exception):
     """The fast path cannot vouch for this page: parse it record by record instead."""
 
@@ -36,9 +41,14 @@ class Fallback(Exception):
 class JsonPage(Protocol):
     """What the page parsers read off an API page (`ai_usage.hooks.pages.ApiPage`)."""
 
-    n: int
-    day: date | None
-    members: Mapping[str, msgspec.Raw] | None
+    @property
+    def n(self) -> int: ...
+
+    @property
+    def day(self) -> date | None: ...
+
+    @property
+    def members(self) -> Mapping[str, msgspec.Raw] | None: ...
 
     @property
     def payload(self) -> Any: ...
@@ -56,7 +66,7 @@ def decode_records(page: JsonPage, key: str, decoder: msgspec.json.Decoder[list[
         raise Fallback(str(exc)) from None
 
 
-def transpose(records: Sequence[Any], width: int) -> list[tuple[Any, ...]]:
+def transpose(records: Sequence[Any], width: int) -> list[Sequence[Any]]:
     """Struct records -> one tuple per field (in field order); `width` fields when there are no records."""
     if not records:
         return [()] * width

@@ -30,8 +30,10 @@ def schema_field(col: Column) -> bigquery.SchemaField:
         extra["precision"] = col.precision
     if col.scale is not None:
         extra["scale"] = col.scale
+    if col.description:
+        extra["description"] = col.description
     return bigquery.SchemaField(
-        col.name, col.type, mode=col.mode, description=col.description or None,
+        col.name, col.type, mode=col.mode,
         fields=[schema_field(f) for f in col.fields], **extra,
     )
 

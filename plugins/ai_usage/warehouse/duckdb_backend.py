@@ -27,7 +27,7 @@ import json
 import logging
 import tempfile
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -289,7 +289,7 @@ class DuckDBBackend(Warehouse):
                 f"{name}: the DuckDB table has column(s) {extra} that the contract no longer has; "
                 "restore them in the contract, or drop them from the table deliberately"
             )
-        statements: list[str] = []
+        statements = []
         added: list[str] = []
         rows: int | None = None
         for col in contract.columns:
@@ -628,7 +628,7 @@ def _bind(translation: Translation, params: Mapping[str, Any] | None) -> dict[st
     return {p: params[p] for p in translation.parameters} or None
 
 
-_CONVERTERS = {
+_CONVERTERS: dict[str, Callable[[Any], Any]] = {
     "JSON": json.loads,
     "TIMESTAMP WITH TIME ZONE": lambda v: v.astimezone(UTC),
 }

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
+from typing import cast
 
 import sqlglot
 from sqlglot import exp
@@ -48,7 +49,7 @@ def parse_bigquery(sql: str) -> exp.Expression:
         raise WarehouseError(f"SQL does not parse as BigQuery: {exc}") from exc
     if len(statements) != 1:
         raise WarehouseError(f"expected one SQL statement, found {len(statements)}")
-    return statements[0]
+    return cast(exp.Expression, statements[0])  # sqlglot types parse() as its base class, Expr
 
 
 def qualify_datasets(

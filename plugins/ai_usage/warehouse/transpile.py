@@ -194,7 +194,7 @@ def _widen_decimals(tree: exp.Expression) -> None:
 # --------------------------------------------------------------------------- dates stay dates
 
 
-def _wrap(node: exp.Expression, make: type[exp.Expression], **args: object) -> exp.Expression:
+def _wrap(node: exp.Expr, make: type[exp.Expression], **args: object) -> exp.Expression:
     """Put `node` inside a new `make(this=node, **args)` in place (no copy: nested fixes survive)."""
     wrapper = make(**args)
     node.replace(wrapper)
