@@ -78,6 +78,7 @@ airflow: setup
 
 lint: setup
 	$(BIN)/ruff check plugins dags sandbox tests
+	$(BIN)/mypy plugins/ai_usage
 
 lock: | $(UV)
 	$(UV) pip compile requirements.in -o requirements.txt --python-version 3.11 --quiet
