@@ -29,7 +29,7 @@ help:
 	@echo "make test     set up and run the whole test suite"
 	@echo "make bench    performance benchmarks (prints figures)"
 	@echo "make airflow  local Airflow UI (airflow standalone) on http://127.0.0.1:8080"
-	@echo "make lint     ruff"
+	@echo "make lint     ruff and mypy"
 	@echo "make lock     re-resolve requirements.in into requirements.txt"
 
 $(UV):
